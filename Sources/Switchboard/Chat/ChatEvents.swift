@@ -1,0 +1,91 @@
+import Foundation
+import NIOCore
+
+/// `message.send` `{room, content}`.
+public struct ChatMessage: Codable, Sendable, ValidatablePayload {
+    public let room: String
+    public let content: String
+
+    /// Longest `content` accepted, in characters.
+    public static let maxContentLength = 4000
+
+    public func validate() throws {
+        if let problem = RoomName.validate(room) {
+            throw PayloadValidationError("room: \(problem)")
+        }
+        if content.isEmpty {
+            throw PayloadValidationError("content: must not be empty")
+        }
+        if content.count > Self.maxContentLength {
+            throw PayloadValidationError("content: at most \(Self.maxContentLength) characters")
+        }
+    }
+}
+
+/// `typing.start` `{room}`.
+public struct TypingNotice: Codable, Sendable, ValidatablePayload {
+    public let room: String
+
+    public func validate() throws {
+        if let problem = RoomName.validate(room) {
+            throw PayloadValidationError("room: \(problem)")
+        }
+    }
+}
+
+extension EventRouter {
+    /// Adds the chat events of the standalone server:
+    /// - `message.send` `{room, content}`: the sender must be in the room; the other members get
+    ///   `message.new` `{room, from, content, ts}` (with the room's event id); the ack carries
+    ///   `{eid, ts}`. `ts` is the server time in milliseconds since 1970.
+    /// - `typing.start` `{room}`: the other members get `typing.start` `{room, from}`, without an
+    ///   event id (it is not part of the room's history).
+    public mutating func addChatEvents() {
+        onLoop("message.send", as: ChatMessage.self) { message, context in
+            guard context.rooms.contains(context.socket, room: message.room) else {
+                throw EventError.forbidden("not in room \(message.room)")
+            }
+            let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
+            var data = ByteBuffer()
+            data.reserveCapacity(48 + message.room.utf8.count + message.content.utf8.count + context.user.id.utf8.count)
+            data.writeStaticString("{\"room\":")
+            data.writeJSONString(message.room)
+            data.writeStaticString(",\"from\":")
+            data.writeJSONString(context.user.id)
+            data.writeStaticString(",\"content\":")
+            data.writeJSONString(message.content)
+            data.writeStaticString(",\"ts\":")
+            data.writeString(String(timestamp))
+            data.writeInteger(UInt8(ascii: "}"))
+            let eventID = data.withUnsafeReadableBytes {
+                context.rooms.broadcast(room: message.room, event: "message.new", dataJSON: $0, except: context.socket)
+            }
+            var ack = ByteBuffer()
+            ack.writeStaticString("{\"eid\":")
+            if let eventID {
+                ack.writeJSONString(eventID.description)
+            } else {
+                ack.writeStaticString("null")
+            }
+            ack.writeStaticString(",\"ts\":")
+            ack.writeString(String(timestamp))
+            ack.writeInteger(UInt8(ascii: "}"))
+            return Data(ack.readableBytesView)
+        }
+        onLoop("typing.start", as: TypingNotice.self) { notice, context in
+            guard context.rooms.contains(context.socket, room: notice.room) else {
+                throw EventError.forbidden("not in room \(notice.room)")
+            }
+            var data = ByteBuffer()
+            data.writeStaticString("{\"room\":")
+            data.writeJSONString(notice.room)
+            data.writeStaticString(",\"from\":")
+            data.writeJSONString(context.user.id)
+            data.writeInteger(UInt8(ascii: "}"))
+            data.withUnsafeReadableBytes {
+                context.rooms.broadcastEphemeral(room: notice.room, event: "typing.start", dataJSON: $0, except: context.socket)
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,74 @@
+/// Limits and timers of a Switchboard server. Every value has a production default.
+public struct SwitchboardConfiguration: Sendable {
+    /// Path of the WebSocket endpoint on the app's HTTP port. Default `/ws`.
+    public var path: String
+    /// Largest message accepted after reassembling fragments, in bytes; larger closes with 1009. Default 64 KiB.
+    public var maxMessageSize: Int
+    /// Most fragments one message may arrive in; more closes with 1009. Default 1024.
+    public var maxFragments: Int
+    /// How often the server pings an open connection. Default 30 s.
+    public var pingInterval: Duration
+    /// A connection that has sent nothing at all (no pong, no message) for this long is closed
+    /// with ``CloseCode/heartbeatTimeout``. Default 90 s.
+    public var pongTimeout: Duration
+    /// When set, a connection that has sent no message (pings and pongs do not count) for this long
+    /// is closed with ``CloseCode/idleTimeout``. Default `nil`: off.
+    public var idleTimeout: Duration?
+    /// A client must complete its HTTP upgrade request within this time, or the TCP connection is
+    /// dropped (slow-loris defence). Default 10 s.
+    public var handshakeTimeout: Duration
+    /// After the server sends a Close frame, how long it waits for the client's Close before it
+    /// drops TCP. Default 5 s.
+    public var closeTimeout: Duration
+    /// Concurrent connections one user (token `sub`) may hold; the next handshake gets HTTP 429.
+    /// Default 5.
+    public var maxConnectionsPerUser: Int
+    /// A connection whose invalid messages outnumber its valid ones by this many is closed with
+    /// 1008. Each invalid message adds one, each valid message takes one off. Default 10.
+    public var maxInvalidMessages: Int
+    /// Browser origins allowed to open a WebSocket (exact match on the `Origin` header, e.g.
+    /// `https://app.example.com`). Empty: any origin, and requests without `Origin`, are allowed.
+    /// When not empty, a request whose `Origin` is absent or not listed gets HTTP 403.
+    public var allowedOrigins: [String]
+    /// Name of a token claim holding an array of room names to auto-join on connect. Default `rooms`;
+    /// `nil` turns it off.
+    public var roomsClaim: String?
+    /// Bytes that may wait in one connection's outbound buffer before the channel reports itself
+    /// not writable (the byte accounting a backpressure policy acts on). Default 1 MiB.
+    public var outboundHighWaterMark: Int
+    /// Longest `id` a client may put in an envelope, in UTF-8 bytes. Default 128.
+    public var maxEnvelopeIDLength: Int
+
+    /// Creates a configuration; every parameter has the default documented on its property.
+    public init(
+        path: String = "/ws",
+        maxMessageSize: Int = 64 * 1024,
+        maxFragments: Int = 1024,
+        pingInterval: Duration = .seconds(30),
+        pongTimeout: Duration = .seconds(90),
+        idleTimeout: Duration? = nil,
+        handshakeTimeout: Duration = .seconds(10),
+        closeTimeout: Duration = .seconds(5),
+        maxConnectionsPerUser: Int = 5,
+        maxInvalidMessages: Int = 10,
+        allowedOrigins: [String] = [],
+        roomsClaim: String? = "rooms",
+        outboundHighWaterMark: Int = 1 << 20,
+        maxEnvelopeIDLength: Int = 128
+    ) {
+        self.path = path
+        self.maxMessageSize = maxMessageSize
+        self.maxFragments = maxFragments
+        self.pingInterval = pingInterval
+        self.pongTimeout = pongTimeout
+        self.idleTimeout = idleTimeout
+        self.handshakeTimeout = handshakeTimeout
+        self.closeTimeout = closeTimeout
+        self.maxConnectionsPerUser = maxConnectionsPerUser
+        self.maxInvalidMessages = maxInvalidMessages
+        self.allowedOrigins = allowedOrigins
+        self.roomsClaim = roomsClaim
+        self.outboundHighWaterMark = outboundHighWaterMark
+        self.maxEnvelopeIDLength = maxEnvelopeIDLength
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import NIOCore
+import NIOWebSocket
+
+/// One open WebSocket connection of an authenticated user.
+///
+/// Handlers receive it in their ``EventContext``; ``RoomManager`` takes it to join, leave and
+/// exclude from broadcasts. Its methods may be called from any thread.
+public final class Socket: @unchecked Sendable {
+    // @unchecked Sendable: the `let` properties are immutable; `joinedRooms` is only touched under
+    // RoomManager's lock; every other `var` is confined to `eventLoop` (each access either runs on
+    // it or hops to it first), which is how NIO channel handlers keep their own state.
+
+    /// This connection's id.
+    public let id: SocketID
+    /// The user the handshake authenticated.
+    public let user: AuthenticatedUser
+    /// The event loop this connection's I/O runs on.
+    public let eventLoop: any EventLoop
+    let channel: any Channel
+    let hub: LoopHub
+
+    // Guarded by RoomManager's lock.
+    var joinedRooms: [String] = []
+
+    // Confined to `eventLoop`.
+    enum State { case open, closing, closed }
+    var state: State = .open
+    /// The connection handler's context: control frames go through NIO's frame encoder from here.
+    var context: ChannelHandlerContext?
+    /// The frame encoder's context: pre-built frames written here skip the encoder.
+    var frameWriter: ChannelHandlerContext?
+    var assembler = InboundMessageAssembler()
+    let connectedAt: NIODeadline
+    var lastInbound: NIODeadline
+    var lastMessage: NIODeadline
+    var lastPing: NIODeadline
+    let expiresAt: NIODeadline?
+    var messagesIn: UInt32 = 0
+    var messagesOut: UInt32 = 0
+    var invalidScore: Int32 = 0
+    var needsFlush = false
+    var hubIndex = -1
+    var closeCode: UInt16?
+    var closeReason: String?
+
+    init(id: SocketID, user: AuthenticatedUser, channel: any Channel, hub: LoopHub) {
+        self.id = id
+        self.user = user
+        self.channel = channel
+        self.eventLoop = channel.eventLoop
+        self.hub = hub
+        let now = NIODeadline.now()
+        self.connectedAt = now
+        self.lastInbound = now
+        self.lastMessage = now
+        self.lastPing = now
+        if let expiry = user.expiresAt {
+            let remaining = expiry.timeIntervalSinceNow
+            self.expiresAt = now + .nanoseconds(Int64(max(0, min(remaining, 1e9)) * 1e9))
+        } else {
+            self.expiresAt = nil
+        }
+    }
+
+    /// Sends one event to this connection only. `data` is encoded on the calling thread.
+    public func send<Data: Encodable>(event: String, data: Data) throws {
+        let frame = try OutboundMessage.frame(event: event, data: data, allocator: channel.allocator)
+        deliver(frame)
+    }
+
+    /// Sends a binary message: a JSON header `{event, data}` followed by `payload`, as the binary
+    /// envelope in `docs/protocol.md` describes.
+    public func sendBinary<Data: Encodable>(event: String, data: Data, payload: ByteBuffer) throws {
+        let frame = try OutboundMessage.binaryFrame(event: event, data: data, payload: payload, allocator: channel.allocator)
+        deliver(frame)
+    }
+
+    /// Closes the connection with `code` (see ``CloseCode``) after a close handshake.
+    public func close(code: UInt16 = CloseCode.normal, reason: String = "") {
+        if eventLoop.inEventLoop {
+            closeOnLoop(code: code, reason: reason, waitForReply: true)
+        } else {
+            eventLoop.execute { self.closeOnLoop(code: code, reason: reason, waitForReply: true) }
+        }
+    }
+
+    /// Writes a complete frame, from any thread, and flushes it in this loop turn.
+    func deliver(_ frame: ByteBuffer) {
+        if eventLoop.inEventLoop {
+            enqueue(frame)
+            hub.scheduleFlush()
+        } else {
+            eventLoop.execute {
+                self.enqueue(frame)
+                self.hub.scheduleFlush()
+            }
+        }
+    }
+
+    /// On the loop: writes a complete frame without flushing; the hub flushes once per loop turn.
+    func enqueue(_ frame: ByteBuffer) {
+        guard state == .open, let frameWriter else { return }
+        frameWriter.write(NIOAny(frame), promise: nil)
+        messagesOut &+= 1
+        if !needsFlush {
+            needsFlush = true
+            hub.markNeedsFlush(self)
+        }
+    }
+
+    /// On the loop: writes and flushes a control frame through NIO's encoder.
+    func sendControl(_ opcode: WebSocketOpcode, payload: ByteBuffer) {
+        guard let context else { return }
+        let frame = WebSocketFrame(fin: true, opcode: opcode, data: payload)
+        context.writeAndFlush(NIOAny(frame), promise: nil)
+    }
+
+    /// On the loop: starts the close handshake (or, with `waitForReply: false`, fails the
+    /// connection: Close frame, then TCP close).
+    func closeOnLoop(code: UInt16, reason: String, waitForReply: Bool) {
+        guard state == .open, let context else { return }
+        state = .closing
+        closeCode = code
+        closeReason = reason
+        var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        payload.writeInteger(code)
+        payload.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        let channel = self.channel
+        let written = context.writeAndFlush(NIOAny(frame))
+        if waitForReply {
+            let timeout = hub.closeTimeout
+            let timer = eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            channel.closeFuture.whenComplete { _ in timer.cancel() }
+        } else {
+            written.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+
+/// A Switchboard server: handshake checks, connections, rooms and event routing, independent of
+/// any HTTP framework. `SwitchboardHummingbird` serves it on a Hummingbird app's port.
+public final class Switchboard: Sendable {
+    /// How handshakes are authenticated.
+    public enum Authentication: Sendable {
+        /// A JWT in `?token=` or `Authorization: Bearer`, verified before the upgrade.
+        case jwt(TokenVerifier)
+        /// No authentication: every connection is ``AuthenticatedUser/anonymous`` and the
+        /// per-user limit does not apply. For echo servers and tests only.
+        case none
+    }
+
+    /// Decides whether a socket may join a room through the `room.join` event. Rooms joined on
+    /// connect (from the membership store or the token) are not asked about.
+    public typealias JoinAuthorizer = @Sendable (Socket, String) async throws -> Bool
+
+    enum Mode: Sendable {
+        case events(EventRouter)
+        /// Every message is sent back as it came: for RFC test suites.
+        case echo
+    }
+
+    public let configuration: SwitchboardConfiguration
+    /// The rooms of this server.
+    public let rooms: RoomManager
+    public let logger: Logger
+    let authentication: Authentication
+    let mode: Mode
+    let memberships: (any MembershipStore)?
+    let authorizeJoin: JoinAuthorizer?
+    let limiter: UserConnectionLimiter
+    let socketIDs = SocketIDGenerator()
+    private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
+
+    /// Creates a server.
+    /// - Parameters:
+    ///   - configuration: limits and timers.
+    ///   - authentication: how handshakes are authenticated.
+    ///   - router: the app's event handlers; `room.join`, `room.leave`, `room.members` and
+    ///     `presence.heartbeat` are added unless the router already handles them.
+    ///   - memberships: rooms each user joins on connect (in addition to the token's rooms claim).
+    ///   - authorizeJoin: asked before `room.join`; `nil` allows every room.
+    ///   - logger: lifecycle at info level, messages at debug level.
+    public init(
+        configuration: SwitchboardConfiguration = .init(),
+        authentication: Authentication,
+        router: EventRouter = EventRouter(),
+        memberships: (any MembershipStore)? = nil,
+        authorizeJoin: JoinAuthorizer? = nil,
+        logger: Logger = Logger(label: "switchboard")
+    ) {
+        self.configuration = configuration
+        self.authentication = authentication
+        var router = router
+        router.addBuiltinEvents(authorizeJoin: authorizeJoin)
+        self.mode = .events(router)
+        self.memberships = memberships
+        self.authorizeJoin = authorizeJoin
+        self.logger = logger
+        self.rooms = RoomManager(logger: logger)
+        self.limiter = UserConnectionLimiter(limit: configuration.maxConnectionsPerUser)
+    }
+
+    private init(echoConfiguration configuration: SwitchboardConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.authentication = .none
+        self.mode = .echo
+        self.memberships = nil
+        self.authorizeJoin = nil
+        self.logger = logger
+        self.rooms = RoomManager(logger: logger)
+        self.limiter = UserConnectionLimiter(limit: .max)
+    }
+
+    /// A server that echoes every text and binary message on the same transport, limits and
+    /// timers, without authentication: for RFC 6455 conformance suites.
+    public static func echo(configuration: SwitchboardConfiguration = .init(), logger: Logger = Logger(label: "switchboard")) -> Switchboard {
+        Switchboard(echoConfiguration: configuration, logger: logger)
+    }
+
+    // MARK: handshake
+
+    /// Checks a handshake before the upgrade: origin (403), token (401), the user's connection
+    /// limit (429), and loads the rooms to auto-join (503 if the store fails).
+    public func evaluateHandshake(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?) async -> HandshakeDecision {
+        let redactedURI = HandshakeCredentials.redact(uri)
+        let decision = await decide(uri: uri, headers: headers, redactedURI: redactedURI)
+        if case .reject(let rejection) = decision {
+            logger.info(
+                "handshake rejected",
+                metadata: [
+                    "status": "\(rejection.status.code)", "reason": "\(rejection.code)",
+                    "uri": "\(redactedURI)", "remote": "\(remoteAddress.map { "\($0)" } ?? "-")",
+                ]
+            )
+        }
+        return decision
+    }
+
+    private func decide(uri: String, headers: HTTPHeaders, redactedURI: String) async -> HandshakeDecision {
+        if !configuration.allowedOrigins.isEmpty {
+            let origin = headers.first(name: "Origin")
+            guard let origin, configuration.allowedOrigins.contains(origin) else {
+                return .reject(HandshakeRejection(status: .forbidden, code: "origin_not_allowed", message: "origin not allowed"))
+            }
+        }
+        let user: AuthenticatedUser
+        switch authentication {
+        case .none:
+            return .accept(AcceptedHandshake(user: .anonymous, rooms: [], redactedURI: redactedURI, holdsSlot: false))
+        case .jwt(let verifier):
+            guard let token = HandshakeCredentials.token(uri: uri, headers: headers) else {
+                return .reject(HandshakeRejection(status: .unauthorized, code: "token_missing", message: "a token is required"))
+            }
+            do {
+                let verified = try await verifier.verify(token)
+                user = AuthenticatedUser(id: verified.subject, claims: verified.claims, expiresAt: verified.expiresAt)
+            } catch {
+                return .reject(HandshakeRejection(status: .unauthorized, code: error.code, message: error.reason))
+            }
+        }
+        var rooms: [String] = []
+        if let claim = configuration.roomsClaim, let names = user.claims[claim]?.arrayValue {
+            rooms = names.compactMap { $0.stringValue }.filter { RoomName.validate($0) == nil }
+        }
+        if let memberships {
+            do {
+                rooms += try await memberships.rooms(of: user.id)
+            } catch {
+                logger.error("membership store failed", metadata: ["user": "\(user.id)", "error": "\(error)"])
+                return .reject(HandshakeRejection(status: .serviceUnavailable, code: "store_unavailable", message: "try again later"))
+            }
+        }
+        guard limiter.acquire(user.id) else {
+            return .reject(
+                HandshakeRejection(
+                    status: .tooManyRequests,
+                    code: "too_many_connections",
+                    message: "at most \(configuration.maxConnectionsPerUser) connections per user"
+                )
+            )
+        }
+        var seen = Set<String>()
+        rooms = rooms.filter { seen.insert($0).inserted }
+        return .accept(AcceptedHandshake(user: user, rooms: rooms, redactedURI: redactedURI, holdsSlot: true))
+    }
+
+    /// Gives back the connection slot of a handshake that was accepted but not upgraded.
+    public func abandon(_ accepted: AcceptedHandshake) {
+        if accepted.holdsSlot { limiter.release(accepted.user.id) }
+    }
+
+    /// Takes over an upgraded channel whose pipeline has NIO's `WebSocketFrameEncoder` and
+    /// `WebSocketFrameDecoder`: adds the connection handler. Call on the channel's event loop.
+    public func install(_ accepted: AcceptedHandshake, on channel: any Channel) throws {
+        let hub = self.hub(for: channel.eventLoop)
+        let socket = Socket(id: socketIDs.next(), user: accepted.user, channel: channel, hub: hub)
+        let handler = WebSocketConnectionHandler(socket: socket, switchboard: self, accepted: accepted)
+        try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    /// The NIO channel options a WebSocket connection should have: outbound byte accounting with
+    /// the configured high-water mark, and a receive buffer that starts small so that idle
+    /// connections hold little memory.
+    public func configureChannel(_ channel: any Channel) {
+        let high = max(configuration.outboundHighWaterMark, 2)
+        _ = channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: high / 2, high: high))
+        _ = channel.setOption(
+            ChannelOptions.recvAllocator,
+            value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: max(65536, configuration.maxMessageSize + 14))
+        )
+    }
+
+    func hub(for eventLoop: any EventLoop) -> LoopHub {
+        hubs.withLockedValue { hubs in
+            let key = ObjectIdentifier(eventLoop)
+            if let hub = hubs[key] { return hub }
+            let hub = LoopHub(eventLoop: eventLoop, configuration: configuration)
+            hubs[key] = hub
+            return hub
+        }
+    }
+
+    /// Open connections, over all event loops.
+    public func connectionCount() async -> Int {
+        var total = 0
+        for hub in hubs.withLockedValue({ Array($0.values) }) {
+            total += (try? await hub.eventLoop.submit { hub.count }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// Starts the close handshake on every connection (e.g. on shutdown, with 1001).
+    public func closeAll(code: UInt16 = CloseCode.goingAway, reason: String = "server shutting down") {
+        for hub in hubs.withLockedValue({ Array($0.values) }) {
+            hub.eventLoop.execute { hub.closeAll(code: code, reason: reason) }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import NIOCore
+
+/// What the server decided about a WebSocket handshake, before any upgrade.
+public enum HandshakeDecision: Sendable {
+    case accept(AcceptedHandshake)
+    case reject(HandshakeRejection)
+}
+
+/// A handshake that passed every check. It holds one of the user's connection slots: pass it to
+/// ``Switchboard/install(_:on:)`` once upgraded, or to ``Switchboard/abandon(_:)`` if the
+/// upgrade does not happen, so the slot is given back.
+public struct AcceptedHandshake: Sendable {
+    /// The authenticated user.
+    public let user: AuthenticatedUser
+    /// Rooms to join on connect: from the membership store and the rooms claim.
+    public let rooms: [String]
+    /// The request path and query with any token redacted, for logs.
+    public let redactedURI: String
+    let holdsSlot: Bool
+}

@@ -1,0 +1,36 @@
+import NIOCore
+import NIOHTTP1
+
+/// Why a WebSocket handshake was refused, as the plain HTTP response the client gets instead of
+/// the upgrade: `status` with the JSON body `{"error":{"code":…,"message":…}}`.
+public struct HandshakeRejection: Error, Sendable, Equatable {
+    public var status: HTTPResponseStatus
+    /// Stable machine-readable code, e.g. `token_expired`, `origin_not_allowed`.
+    public var code: String
+    public var message: String
+    /// Extra response headers (e.g. `Sec-WebSocket-Version: 13` with 426).
+    public var headers: [(String, String)]
+
+    public init(status: HTTPResponseStatus, code: String, message: String, headers: [(String, String)] = []) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    /// The response body.
+    public var body: String {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        buffer.writeStaticString("{\"error\":{\"code\":")
+        buffer.writeJSONString(code)
+        buffer.writeStaticString(",\"message\":")
+        buffer.writeJSONString(message)
+        buffer.writeStaticString("}}")
+        return String(buffer: buffer)
+    }
+
+    public static func == (lhs: HandshakeRejection, rhs: HandshakeRejection) -> Bool {
+        lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message
+    }
+}
+

@@ -1,0 +1,35 @@
+import Logging
+
+/// What a handler knows about the message it handles: the socket and user it came from, the
+/// client's envelope id, and the server's rooms.
+public struct EventContext: Sendable {
+    /// The connection the message arrived on.
+    public let socket: Socket
+    /// The server, for its ``Switchboard/rooms`` and configuration.
+    public let switchboard: Switchboard
+    /// The client's envelope `id`, echoed in the ack or error reply.
+    public let id: String?
+
+    /// The authenticated user of the socket.
+    public var user: AuthenticatedUser { socket.user }
+    /// The server's rooms.
+    public var rooms: RoomManager { switchboard.rooms }
+    /// The server's logger, with this socket's id and user as metadata.
+    public var logger: Logger {
+        var logger = switchboard.logger
+        logger[metadataKey: "socket"] = "\(socket.id)"
+        logger[metadataKey: "user"] = "\(socket.user.id)"
+        return logger
+    }
+
+    /// Sends an event to this socket only.
+    public func send<Data: Encodable>(event: String, data: Data) throws {
+        try socket.send(event: event, data: data)
+    }
+
+    /// Broadcasts to `room`, leaving out this socket unless `includingSelf` is `true`.
+    @discardableResult
+    public func broadcast<Data: Encodable>(to room: String, event: String, data: Data, includingSelf: Bool = false) throws -> EventID? {
+        try rooms.broadcast(room: room, event: event, data: data, except: includingSelf ? nil : socket)
+    }
+}

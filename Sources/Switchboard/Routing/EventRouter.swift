@@ -1,0 +1,158 @@
+import Foundation
+import NIOCore
+
+/// Maps event names to typed handlers.
+///
+/// ```swift
+/// var events = EventRouter()
+/// events.on("message.send", as: SendMessage.self) { message, context in
+///     try context.broadcast(to: message.room, event: "message.new", data: message)
+/// }
+/// ```
+/// Before a handler runs, the message's `data` is decoded as its payload type and, if that type is
+/// a ``ValidatablePayload``, validated; failures get an error reply and the handler does not run.
+/// A handler's return value is sent back in the `ack`; a thrown ``EventError`` becomes the error
+/// reply. Handlers run in a task of their own, off the event loop, so they may await anything.
+public struct EventRouter: Sendable {
+    /// Runs the handler of a decoded message; returns the ack's `data` as JSON, if any.
+    typealias Run = @Sendable (EventContext) async throws -> Data?
+
+    enum Route: Sendable {
+        /// Decodes and validates on the event loop, then runs the handler in a task.
+        case task(@Sendable (_ message: Data, _ hasData: Bool, JSONDecoder) throws -> Run)
+        /// Runs entirely on the event loop: for built-in handlers that never block.
+        case onLoop(@Sendable (_ message: Data, _ hasData: Bool, EventContext, JSONDecoder) throws -> Data?)
+    }
+
+    /// Runs a binary message's handler with its header payload and bytes.
+    typealias BinaryRun = @Sendable (EventContext) async throws -> Data?
+    typealias BinaryRoute = @Sendable (_ header: Data, _ hasData: Bool, _ bytes: ByteBuffer, JSONDecoder) throws -> BinaryRun
+
+    var routes: [String: Route] = [:]
+    var binaryRoutes: [String: BinaryRoute] = [:]
+
+    public init() {}
+
+    /// The event names with a text handler, sorted.
+    public var events: [String] { routes.keys.sorted() }
+
+    /// Handles `event`, replying with an ack that carries the handler's result as `data`.
+    public mutating func on<Payload: Decodable & Sendable, Result: Encodable & Sendable>(
+        _ event: String,
+        as payload: Payload.Type = Payload.self,
+        _ handler: @escaping @Sendable (Payload, EventContext) async throws -> Result
+    ) {
+        routes[event] = .task { message, hasData, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: message, hasData: hasData, decoder: decoder)
+            return { context in try JSONEncoder().encode(try await handler(payload, context)) }
+        }
+    }
+
+    /// Handles `event`, replying with an ack without `data`.
+    public mutating func on<Payload: Decodable & Sendable>(
+        _ event: String,
+        as payload: Payload.Type = Payload.self,
+        _ handler: @escaping @Sendable (Payload, EventContext) async throws -> Void
+    ) {
+        routes[event] = .task { message, hasData, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: message, hasData: hasData, decoder: decoder)
+            return { context in
+                try await handler(payload, context)
+                return nil
+            }
+        }
+    }
+
+    /// Handles binary messages whose header names `event`: the handler gets the header's `data`
+    /// decoded as `Payload` and the raw bytes after the header, without base64.
+    public mutating func onBinary<Payload: Decodable & Sendable, Result: Encodable & Sendable>(
+        _ event: String,
+        as payload: Payload.Type = Payload.self,
+        _ handler: @escaping @Sendable (Payload, ByteBuffer, EventContext) async throws -> Result
+    ) {
+        binaryRoutes[event] = { header, hasData, bytes, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: header, hasData: hasData, decoder: decoder)
+            return { context in try JSONEncoder().encode(try await handler(payload, bytes, context)) }
+        }
+    }
+
+    /// Registers a handler that runs on the event loop itself (no task): it must not block.
+    mutating func onLoop<Payload: Decodable & Sendable>(
+        _ event: String,
+        as payload: Payload.Type,
+        _ handler: @escaping @Sendable (Payload, EventContext) throws -> Data?
+    ) {
+        routes[event] = .onLoop { message, hasData, context, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: message, hasData: hasData, decoder: decoder)
+            return try handler(payload, context)
+        }
+    }
+
+    /// Decodes an envelope's `data` (`{}` when absent) and validates it.
+    static func decodePayload<Payload: Decodable>(
+        _ type: Payload.Type,
+        from message: Data,
+        hasData: Bool,
+        decoder: JSONDecoder
+    ) throws(EventError) -> Payload {
+        let payload: Payload
+        do {
+            if hasData {
+                payload = try decoder.decode(InboundData<Payload>.self, from: message).data
+            } else {
+                payload = try decoder.decode(Payload.self, from: Data("{}".utf8))
+            }
+        } catch let error as DecodingError {
+            throw EventError(code: EventError.Code.invalidPayload, message: Self.describe(error))
+        } catch {
+            throw EventError(code: EventError.Code.invalidPayload, message: "data does not decode")
+        }
+        if let validatable = payload as? any ValidatablePayload {
+            do {
+                try validatable.validate()
+            } catch let error as PayloadValidationError {
+                throw EventError(code: EventError.Code.validationFailed, message: error.message)
+            } catch let error as EventError {
+                throw error
+            } catch {
+                throw EventError(code: EventError.Code.validationFailed, message: "invalid data")
+            }
+        }
+        return payload
+    }
+
+    /// A short description of a decoding failure, naming the field by its path under `data`.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let keys = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            let joined = keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            return joined.isEmpty ? "data" : joined
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])) is required"
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)) must be \(Self.name(of: type))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)) must be \(Self.name(of: type)), not null"
+        case .dataCorrupted(let context):
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "data does not decode"
+        }
+    }
+
+    private static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        case is Int.Type, is Int64.Type, is Int32.Type, is UInt.Type, is UInt64.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        default:
+            let text = "\(type)"
+            if text.hasPrefix("Array") { return "an array" }
+            if text.hasPrefix("Dictionary") { return "an object" }
+            return "an object"
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import NIOCore
+import NIOWebSocket
+
+/// Checks each inbound frame against RFC 6455 and reassembles fragmented messages, with limits.
+/// Pure state, no I/O, so the rules can be read (and tested) apart from the channel handler.
+///
+/// NIO's `NIOWebSocketFrameAggregator` is not used because it unmasks and merges continuation
+/// frames before a later handler could check their mask and reserved bits, and it passes reserved
+/// opcodes on as if they were control frames; doing the checks in front of it would cost another
+/// handler per connection.
+struct InboundMessageAssembler {
+    enum Output {
+        /// Nothing to do yet (a fragment was buffered).
+        case none
+        /// A complete text or binary message, unmasked.
+        case message(WebSocketOpcode, ByteBuffer)
+        /// A ping, pong or close frame, unmasked.
+        case control(WebSocketOpcode, ByteBuffer)
+        /// The frame breaks the protocol or a limit: close with `code`.
+        case failure(code: UInt16, reason: String)
+    }
+
+    private var partialOpcode: WebSocketOpcode?
+    private var partial: ByteBuffer?
+    private var fragments: Int = 0
+
+    /// Whether a fragmented message is being reassembled.
+    var isAssembling: Bool { partial != nil }
+
+    mutating func receive(_ frame: WebSocketFrame, maxMessageSize: Int, maxFragments: Int) -> Output {
+        guard frame.maskKey != nil else {
+            return .failure(code: CloseCode.protocolError, reason: "client frames must be masked")
+        }
+        guard frame.reservedBits.isEmpty else {
+            return .failure(code: CloseCode.protocolError, reason: "reserved bits set without an extension")
+        }
+        let opcode = frame.opcode
+        switch opcode {
+        case .connectionClose, .ping, .pong:
+            // NIO's decoder has already enforced the control-frame length and FIN rules.
+            return .control(opcode, frame.unmaskedData)
+        case .text, .binary:
+            guard partial == nil else {
+                return .failure(code: CloseCode.protocolError, reason: "new message before the previous one finished")
+            }
+            if frame.fin {
+                return .message(opcode, frame.unmaskedData)
+            }
+            guard maxFragments > 1 else {
+                return .failure(code: CloseCode.messageTooBig, reason: "too many fragments")
+            }
+            partialOpcode = opcode
+            partial = frame.unmaskedData
+            fragments = 1
+            return .none
+        case .continuation:
+            guard var buffer = partial, let messageOpcode = partialOpcode else {
+                return .failure(code: CloseCode.protocolError, reason: "continuation frame without a message")
+            }
+            guard buffer.readableBytes + frame.length <= maxMessageSize else {
+                reset()
+                return .failure(code: CloseCode.messageTooBig, reason: "message larger than \(maxMessageSize) bytes")
+            }
+            guard fragments < maxFragments else {
+                reset()
+                return .failure(code: CloseCode.messageTooBig, reason: "too many fragments")
+            }
+            // Drop our reference first so the append below does not copy the buffer.
+            partial = nil
+            var data = frame.unmaskedData
+            buffer.writeBuffer(&data)
+            fragments += 1
+            if frame.fin {
+                reset()
+                return .message(messageOpcode, buffer)
+            }
+            partial = buffer
+            return .none
+        default:
+            return .failure(code: CloseCode.protocolError, reason: "reserved opcode")
+        }
+    }
+
+    private mutating func reset() {
+        partialOpcode = nil
+        partial = nil
+        fragments = 0
+    }
+}

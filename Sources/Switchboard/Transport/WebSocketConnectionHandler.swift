@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// The last handler of an upgraded channel: applies RFC 6455 to inbound frames (through the
+/// ``InboundMessageAssembler``), answers pings, runs the close handshake, and hands complete
+/// messages to the ``MessageDispatcher``.
+final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let socket: Socket
+    let switchboard: Switchboard
+    private let accepted: AcceptedHandshake
+    private var registered = false
+
+    init(socket: Socket, switchboard: Switchboard, accepted: AcceptedHandshake) {
+        self.socket = socket
+        self.switchboard = switchboard
+        self.accepted = accepted
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        socket.context = context
+        socket.frameWriter = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        if context.channel.isActive {
+            open(context: context)
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        open(context: context)
+        context.fireChannelActive()
+    }
+
+    private func open(context: ChannelHandlerContext) {
+        guard !registered else { return }
+        registered = true
+        socket.hub.add(socket)
+        switchboard.logger.info(
+            "connected",
+            metadata: [
+                "socket": "\(socket.id)", "user": "\(socket.user.id)",
+                "remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "-")",
+                "uri": "\(accepted.redactedURI)",
+            ]
+        )
+        MessageDispatcher.joinHandshakeRooms(socket, rooms: accepted.rooms, switchboard: switchboard)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disconnected()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        disconnected()
+        socket.context = nil
+        socket.frameWriter = nil
+    }
+
+    private func disconnected() {
+        guard registered, socket.state != .closed else { return }
+        let wasClosing = socket.state == .closing
+        socket.state = .closed
+        socket.hub.remove(socket)
+        switchboard.rooms.leaveAll(socket)
+        switchboard.abandon(accepted)
+        let seconds = Double((NIODeadline.now() - socket.connectedAt).nanoseconds) / 1e9
+        switchboard.logger.info(
+            "disconnected",
+            metadata: [
+                "socket": "\(socket.id)", "user": "\(socket.user.id)",
+                "code": "\(socket.closeCode.map(String.init) ?? "1006")",
+                "reason": "\(socket.closeReason ?? (wasClosing ? "" : "connection lost"))",
+                "duration_s": "\(String(format: "%.3f", seconds))",
+                "messages_in": "\(socket.messagesIn)", "messages_out": "\(socket.messagesOut)",
+            ]
+        )
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard socket.state != .closed else { return }
+        socket.lastInbound = .now()
+        let output = socket.assembler.receive(
+            frame,
+            maxMessageSize: switchboard.configuration.maxMessageSize,
+            maxFragments: switchboard.configuration.maxFragments
+        )
+        switch output {
+        case .none:
+            break
+        case .failure(let code, let reason):
+            fail(code: code, reason: reason)
+        case .control(let opcode, let payload):
+            control(opcode, payload: payload, context: context)
+        case .message(let opcode, let payload):
+            // After our Close, data is no longer processed (RFC 6455 §1.4).
+            guard socket.state == .open else { return }
+            socket.messagesIn &+= 1
+            socket.lastMessage = socket.lastInbound
+            if opcode == .text {
+                guard Self.isValidUTF8(payload) else {
+                    fail(code: CloseCode.invalidPayload, reason: "text is not valid UTF-8")
+                    return
+                }
+                MessageDispatcher.text(payload, from: socket, switchboard: switchboard)
+            } else {
+                MessageDispatcher.binary(payload, from: socket, switchboard: switchboard)
+            }
+        }
+    }
+
+    private func control(_ opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {
+        switch opcode {
+        case .ping:
+            // Written and flushed at once, not queued behind the hub's batched data.
+            socket.sendControl(.pong, payload: payload)
+        case .pong:
+            break
+        default:
+            receivedClose(payload, context: context)
+        }
+    }
+
+    private func receivedClose(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        var payload = payload
+        let channel = context.channel
+        if socket.state == .closing {
+            // The client answered our Close: the handshake is complete.
+            channel.close(promise: nil)
+            return
+        }
+        var replyCode = CloseCode.normal
+        switch payload.readableBytes {
+        case 0:
+            socket.closeCode = nil
+        case 1:
+            fail(code: CloseCode.protocolError, reason: "close payload of one byte")
+            return
+        default:
+            let code = payload.readInteger(as: UInt16.self) ?? 0
+            guard Self.isValidCloseCode(code) else {
+                fail(code: CloseCode.protocolError, reason: "invalid close code")
+                return
+            }
+            guard Self.isValidUTF8(payload) else {
+                fail(code: CloseCode.invalidPayload, reason: "close reason is not valid UTF-8")
+                return
+            }
+            replyCode = code
+        }
+        socket.state = .closing
+        socket.closeCode = replyCode
+        socket.closeReason = "closed by client"
+        var reply = channel.allocator.buffer(capacity: 2)
+        reply.writeInteger(replyCode)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Fails the connection: a Close frame with `code`, then TCP close without waiting.
+    private func fail(code: UInt16, reason: String) {
+        switchboard.logger.debug("protocol error", metadata: ["socket": "\(socket.id)", "code": "\(code)", "reason": "\(reason)"])
+        if socket.state == .open {
+            socket.closeOnLoop(code: code, reason: reason, waitForReply: false)
+        } else {
+            socket.channel.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOWebSocketError {
+            switch error {
+            case .invalidFrameLength:
+                fail(code: CloseCode.messageTooBig, reason: "message larger than \(switchboard.configuration.maxMessageSize) bytes")
+            case .fragmentedControlFrame, .multiByteControlFrameLength:
+                fail(code: CloseCode.protocolError, reason: "invalid control frame")
+            }
+        } else if error is ByteToMessageDecoderError {
+            fail(code: CloseCode.protocolError, reason: "undecodable frame")
+        } else {
+            switchboard.logger.debug("connection error", metadata: ["socket": "\(socket.id)", "error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            socket.closeOnLoop(code: CloseCode.goingAway, reason: "server shutting down", waitForReply: true)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    static func isValidUTF8(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { bytes in
+            String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil
+        }
+    }
+
+    /// RFC 6455 §7.4: codes a peer may send.
+    static func isValidCloseCode(_ code: UInt16) -> Bool {
+        switch code {
+        case 1000...1003, 1007...1014: return true
+        case 3000...4999: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import Switchboard
+
+struct EchoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "echo",
+        abstract: "Run the WebSocket transport as an echo server (no authentication), for RFC 6455 test suites."
+    )
+
+    @OptionGroup var transport: TransportOptions
+
+    func run() async throws {
+        var configuration = SwitchboardConfiguration()
+        transport.apply(to: &configuration)
+        let logger = transport.makeLogger()
+        let switchboard = Switchboard.echo(configuration: configuration, logger: logger)
+        let host = transport.host
+        let path = configuration.path
+        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, logger: logger) { port in
+            Console.line("switchboard echo listening on ws://\(host):\(port)\(path)")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import Switchboard
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Switchboard chat server: JWT at the handshake, rooms, presence, message.send."
+    )
+
+    @OptionGroup var transport: TransportOptions
+
+    @Option(help: "HS256 secret (env SWITCHBOARD_JWT_SECRET). Without any key option, a development secret is used and a token is printed.")
+    var jwtSecret: String?
+
+    @Option(help: "PEM file with an RS256, ES256 or EdDSA public key (env SWITCHBOARD_JWT_PUBLIC_KEY).")
+    var jwtPublicKey: String?
+
+    @Option(help: "JWKS file with public keys (env SWITCHBOARD_JWKS_FILE).")
+    var jwksFile: String?
+
+    @Option(help: "Required token issuer (env SWITCHBOARD_JWT_ISSUER).")
+    var jwtIssuer: String?
+
+    @Option(help: "Required token audience (env SWITCHBOARD_JWT_AUDIENCE).")
+    var jwtAudience: String?
+
+    @Option(help: "SQLite file of room memberships (env SWITCHBOARD_DATABASE).")
+    var database: String = EnvironmentDefault.string("SWITCHBOARD_DATABASE", "switchboard.sqlite")
+
+    @Option(name: .customLong("allowed-origin"), help: "Browser origin allowed to connect; repeatable; none means any (env SWITCHBOARD_ALLOWED_ORIGINS, comma-separated).")
+    var allowedOrigins: [String] = EnvironmentDefault.list("SWITCHBOARD_ALLOWED_ORIGINS")
+
+    @Option(help: "Concurrent connections per user (env SWITCHBOARD_MAX_CONNECTIONS_PER_USER).")
+    var maxConnectionsPerUser: Int = EnvironmentDefault.int("SWITCHBOARD_MAX_CONNECTIONS_PER_USER", 5)
+
+    func validate() throws {
+        guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
+    }
+
+    func run() async throws {
+        var configuration = SwitchboardConfiguration()
+        transport.apply(to: &configuration)
+        configuration.allowedOrigins = allowedOrigins
+        configuration.maxConnectionsPerUser = maxConnectionsPerUser
+        let logger = transport.makeLogger()
+
+        let jwtSecret = self.jwtSecret ?? EnvironmentDefault.string("SWITCHBOARD_JWT_SECRET")
+        let jwtPublicKey = self.jwtPublicKey ?? EnvironmentDefault.string("SWITCHBOARD_JWT_PUBLIC_KEY")
+        let jwksFile = self.jwksFile ?? EnvironmentDefault.string("SWITCHBOARD_JWKS_FILE")
+        let jwtIssuer = self.jwtIssuer ?? EnvironmentDefault.string("SWITCHBOARD_JWT_ISSUER")
+        let jwtAudience = self.jwtAudience ?? EnvironmentDefault.string("SWITCHBOARD_JWT_AUDIENCE")
+        var keys: [TokenKey] = []
+        if let jwtSecret { keys.append(.hmacSecret(jwtSecret)) }
+        if let jwtPublicKey { keys.append(.publicKeyPEM(try String(contentsOfFile: jwtPublicKey, encoding: .utf8))) }
+        if let jwksFile { keys.append(.jwksJSON(try String(contentsOfFile: jwksFile, encoding: .utf8))) }
+        let development = keys.isEmpty
+        if development { keys.append(.hmacSecret(TokenMinter.developmentSecret)) }
+        let verifier = try await TokenVerifier(keys: keys, options: .init(issuer: jwtIssuer, audience: jwtAudience))
+
+        let memberships = try SQLiteMembershipStore(path: database)
+        var router = EventRouter()
+        router.addChatEvents()
+        let switchboard = Switchboard(
+            configuration: configuration,
+            authentication: .jwt(verifier),
+            router: router,
+            memberships: memberships,
+            logger: logger
+        )
+        let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
+        let host = transport.host
+        let path = configuration.path
+        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, logger: logger) { port in
+            Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz, memberships: \(database))")
+            if let devToken {
+                Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")
+                Console.line("  ws://\(host):\(port)\(path)?token=\(devToken)")
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SwitchboardHummingbird
+
+/// The Hummingbird app of `serve` and `echo`: `/healthz` plus the WebSocket endpoint on one port.
+enum StandaloneApplication {
+    static func run(_ switchboard: Switchboard, host: String, port: Int, logger: Logger, onStart: @escaping @Sendable (Int) -> Void) async throws {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
+        let app = Application(
+            router: router,
+            server: .switchboard(switchboard),
+            configuration: .init(address: .hostname(host, port: port), serverName: "switchboard"),
+            onServerRunning: { channel in
+                onStart(channel.localAddress?.port ?? port)
+            },
+            logger: logger
+        )
+        try await app.runService()
+        switchboard.closeAll()
+    }
+}

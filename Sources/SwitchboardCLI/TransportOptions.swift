@@ -1,0 +1,55 @@
+import ArgumentParser
+import Logging
+import Switchboard
+
+/// Options shared by `serve` and `echo`: where to listen, limits and timers.
+struct TransportOptions: ParsableArguments {
+    @Option(help: "Address to listen on (env SWITCHBOARD_HOST).")
+    var host: String = EnvironmentDefault.string("SWITCHBOARD_HOST", "127.0.0.1")
+
+    @Option(help: "Port to listen on; 0 picks a free one (env SWITCHBOARD_PORT).")
+    var port: Int = EnvironmentDefault.int("SWITCHBOARD_PORT", 8080)
+
+    @Option(help: "WebSocket path (env SWITCHBOARD_PATH).")
+    var path: String = EnvironmentDefault.string("SWITCHBOARD_PATH", "/ws")
+
+    @Option(help: "Largest message in bytes, after reassembly; larger closes with 1009 (env SWITCHBOARD_MAX_MESSAGE_SIZE).")
+    var maxMessageSize: Int = EnvironmentDefault.int("SWITCHBOARD_MAX_MESSAGE_SIZE", 64 * 1024)
+
+    @Option(help: "Server ping interval, e.g. 30s (env SWITCHBOARD_PING_INTERVAL).")
+    var pingInterval: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_PING_INTERVAL", "30s")
+
+    @Option(help: "Close a connection that sent nothing for this long (env SWITCHBOARD_PONG_TIMEOUT).")
+    var pongTimeout: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_PONG_TIMEOUT", "90s")
+
+    @Option(help: "Close a connection that sent no message for this long; off by default (env SWITCHBOARD_IDLE_TIMEOUT).")
+    var idleTimeout: DurationArgument?
+
+    @Option(help: "Drop a connection whose upgrade request is not complete after this long (env SWITCHBOARD_HANDSHAKE_TIMEOUT).")
+    var handshakeTimeout: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_HANDSHAKE_TIMEOUT", "10s")
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env SWITCHBOARD_LOG_LEVEL).")
+    var logLevel: String = EnvironmentDefault.string("SWITCHBOARD_LOG_LEVEL", "info")
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard maxMessageSize >= 125 else { throw ValidationError("--max-message-size must be at least 125") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
+    }
+
+    func apply(to configuration: inout SwitchboardConfiguration) {
+        configuration.path = path
+        configuration.maxMessageSize = maxMessageSize
+        configuration.pingInterval = pingInterval.duration
+        configuration.pongTimeout = pongTimeout.duration
+        configuration.idleTimeout = (idleTimeout ?? EnvironmentDefault.string("SWITCHBOARD_IDLE_TIMEOUT").flatMap(DurationArgument.init(argument:)))?.duration
+        configuration.handshakeTimeout = handshakeTimeout.duration
+    }
+
+    func makeLogger() -> Logger {
+        var logger = Logger(label: "switchboard")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}

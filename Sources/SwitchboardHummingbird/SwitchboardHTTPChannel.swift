@@ -1,0 +1,234 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+import Switchboard
+
+/// A Hummingbird child channel serving HTTP/1.1 and Switchboard's WebSocket upgrade on one port.
+///
+/// Modelled on hummingbird-websocket's `HTTP1WebSocketUpgradeChannel`, with two differences: a
+/// refused handshake gets the status its check chose (401, 403, 429, …) instead of a generic 400,
+/// and an upgraded connection lives on as NIO channel handlers, with no task per connection.
+public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
+    public enum UpgradeResult: Sendable {
+        /// The connection is a Switchboard socket now; its handlers do the rest.
+        case websocket
+        /// A plain HTTP connection for the app's router.
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// A handshake that was refused: answer it with the rejection.
+        case rejected(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HandshakeRejection)
+    }
+
+    public struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        public let channel: any Channel
+    }
+
+    let switchboard: Switchboard
+    let http1: HTTP1Channel.Configuration
+    public let responder: HTTPChannelHandler.Responder
+
+    public init(responder: @escaping HTTPChannelHandler.Responder, switchboard: Switchboard, http1: HTTP1Channel.Configuration = .switchboard) {
+        self.switchboard = switchboard
+        self.http1 = http1
+        self.responder = Self.responder(responder, answeringUpgradesOn: switchboard.configuration.path)
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let switchboard = self.switchboard
+            let eventLoop = channel.eventLoop
+            let accepted = NIOLoopBoundBox<AcceptedHandshake?>(nil, eventLoop: eventLoop)
+            let rejection = NIOLoopBoundBox<HandshakeRejection?>(nil, eventLoop: eventLoop)
+            // Slow-loris defence: the request head must be complete in time.
+            let handshakeTimer = eventLoop.scheduleTask(in: TimeAmount(switchboard.configuration.handshakeTimeout)) {
+                channel.close(promise: nil)
+            }
+            channel.closeFuture.whenComplete { _ in
+                handshakeTimer.cancel()
+                // Accepted but never upgraded (the client left in between): give the slot back.
+                if let handshake = accepted.value {
+                    accepted.value = nil
+                    switchboard.abandon(handshake)
+                }
+            }
+            let path = switchboard.configuration.path
+            let attempted = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: eventLoop)
+            let filter = UpgradePathFilter(path: path, attempted: attempted)
+            let webSocketUpgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: switchboard.configuration.maxMessageSize,
+                enableAutomaticErrorHandling: false,
+                shouldUpgrade: { channel, head in
+                    handshakeTimer.cancel()
+                    let decision = eventLoop.makePromise(of: HandshakeDecision.self)
+                    let remoteAddress = channel.remoteAddress
+                    decision.completeWithTask {
+                        await switchboard.evaluateHandshake(uri: head.uri, headers: head.headers, remoteAddress: remoteAddress)
+                    }
+                    return decision.futureResult.map { decision -> HTTPHeaders? in
+                        switch decision {
+                        case .accept(let handshake):
+                            accepted.value = handshake
+                            return HTTPHeaders()
+                        case .reject(let refused):
+                            rejection.value = refused
+                            return nil
+                        }
+                    }
+                },
+                upgradePipelineHandler: { channel, _ in
+                    eventLoop.makeCompletedFuture {
+                        guard let handshake = accepted.value else {
+                            throw ChannelError.inappropriateOperationForState
+                        }
+                        accepted.value = nil
+                        if let filter = try? channel.pipeline.syncOperations.context(handlerType: UpgradePathFilter.self) {
+                            channel.pipeline.syncOperations.removeHandler(context: filter, promise: nil)
+                        }
+                        switchboard.configureChannel(channel)
+                        try switchboard.install(handshake, on: channel)
+                        return UpgradeResult.websocket
+                    }
+                }
+            )
+            let upgrader = CheckedWebSocketUpgrader(upgrader: webSocketUpgrader) { refused in
+                handshakeTimer.cancel()
+                rejection.value = refused
+            }
+            let http1 = self.http1
+            let serverUpgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    eventLoop.makeCompletedFuture {
+                        handshakeTimer.cancel()
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandlers(http1.additionalChannelHandlers())
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .nanoseconds($0.nanoseconds) }, logger: logger)
+                        )
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if let refused = rejection.value {
+                            return UpgradeResult.rejected(asyncChannel, refused)
+                        }
+                        if let head = attempted.value {
+                            // An upgrade to our path that no upgrader took (e.g. another
+                            // protocol); NIO has dropped its head, so answer it here.
+                            let refused =
+                                UpgradeRequestCheck.rejection(method: head.method, headers: head.headers)
+                                ?? HandshakeRejection(status: .badRequest, code: "upgrade_failed", message: "the upgrade could not be completed")
+                            return UpgradeResult.rejected(asyncChannel, refused)
+                        }
+                        return UpgradeResult.notUpgraded(asyncChannel)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: serverUpgradeConfiguration)
+            configuration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
+            // NIO answers malformed requests with 400 and closes; during the upgrade phase there is
+            // no Hummingbird handler yet to do it.
+            configuration.enableErrorHandling = true
+            configuration.enableResponseHeaderValidation = false  // Swift HTTP Types validates
+            configuration.decoderConfiguration.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
+            configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
+            configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
+            try channel.pipeline.syncOperations.addHandler(filter, position: .before(upgradeHandler))
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .websocket:
+                // The socket lives in its channel handlers; nothing to await here.
+                return
+            case .notUpgraded(let http1):
+                await handleHTTP(asyncChannel: http1, logger: logger)
+            case .rejected(let http1, let rejection):
+                await Self.write(rejection, to: http1, logger: logger)
+            }
+        } catch {
+            logger.debug("connection ended before the upgrade was decided", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Answers a refused handshake with its status and JSON body, then closes.
+    static func write(_ rejection: HandshakeRejection, to asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, logger: Logger) async {
+        do {
+            try await asyncChannel.executeThenClose { _, outbound in
+                let body = ByteBuffer(string: rejection.body)
+                var fields = HTTPFields()
+                fields[.contentType] = "application/json"
+                fields[.contentLength] = String(body.readableBytes)
+                fields[.connection] = "close"
+                for (name, value) in rejection.headers {
+                    if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+                }
+                let head = HTTPResponse(status: .init(code: Int(rejection.status.code)), headerFields: fields)
+                try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+            }
+        } catch {
+            logger.trace("failed to write handshake rejection", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Wraps the app's responder: requests to the WebSocket path that were not upgraded get the
+    /// status RFC 6455 asks for (400, 405, 426 with `Sec-WebSocket-Version: 13`).
+    static func responder(_ responder: @escaping HTTPChannelHandler.Responder, answeringUpgradesOn path: String) -> HTTPChannelHandler.Responder {
+        { request, responseWriter, channel in
+            guard request.uri.path == path else {
+                try await responder(request, responseWriter, channel)
+                return
+            }
+            var headers = HTTPHeaders()
+            for field in request.headers {
+                headers.add(name: field.name.rawName, value: field.value)
+            }
+            let rejection =
+                UpgradeRequestCheck.rejection(method: HTTPMethod(rawValue: request.method.rawValue), headers: headers)
+                ?? HandshakeRejection(status: .badRequest, code: "upgrade_not_first", message: "the upgrade must be the first request on its connection")
+            let body = ByteBuffer(string: rejection.body)
+            var fields = HTTPFields()
+            fields[.contentType] = "application/json"
+            for (name, value) in rejection.headers {
+                if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+            }
+            fields[.contentLength] = String(body.readableBytes)
+            let head = HTTPResponse(status: .init(code: Int(rejection.status.code)), headerFields: fields)
+            try await responseWriter.write(response: head, body: .init(byteBuffer: body))
+        }
+    }
+
+    static func path(of uri: String) -> Substring {
+        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    }
+}
+
+extension HTTP1Channel.Configuration {
+    /// Hummingbird's defaults, with request headers limited to 16 KiB in all (as in Node.js):
+    /// a WebSocket handshake needs far less, and the limit bounds what a client can make the
+    /// server buffer before it is authenticated.
+    public static var switchboard: HTTP1Channel.Configuration {
+        var configuration = HTTP1Channel.Configuration()
+        configuration.httpDecoder.maxHeaderListSize = 16 * 1024
+        configuration.httpDecoder.maxHeaderFieldSize = 16 * 1024
+        return configuration
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

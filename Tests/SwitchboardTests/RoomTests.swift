@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+@testable import Switchboard
+
+@Suite("Rooms: join, leave, broadcast, presence, members")
+struct RoomTests {
+    /// Sends `event` with `data` and returns the matching ack (or error) reply.
+    static func request(_ client: TestWebSocketClient, _ event: String, _ data: String, id: String = UUID().uuidString) async throws -> [String: JSONValue] {
+        try await client.sendText(#"{"event":"\#(event)","data":\#(data),"id":"\#(id)"}"#)
+        return try await client.next(event: id, field: "id")
+    }
+
+    static func join(_ client: TestWebSocketClient, _ room: String) async throws -> [String: JSONValue] {
+        let reply = try await request(client, "room.join", #"{"room":"\#(room)"}"#)
+        #expect(reply["event"]?.stringValue == "ack", "\(reply)")
+        return reply
+    }
+
+    @Test func joinBroadcastExceptAndPresence() async throws {
+        try await TestServers.with { server in
+            let alice = try await server.open("alice")
+            let bob = try await server.open("bob")
+            let aliceJoin = try await Self.join(alice, "lobby")
+            #expect(aliceJoin["data"]?["members"] == .array([.string("alice")]))
+
+            let bobJoin = try await Self.join(bob, "lobby")
+            #expect(bobJoin["data"]?["members"] == .array([.string("alice"), .string("bob")]))
+            let presence = try await alice.next(event: "presence.join")
+            #expect(presence["room"]?.stringValue == "lobby")
+            #expect(presence["data"]?["user"]?.stringValue == "bob")
+            let presenceID = try #require(presence["eid"]?.stringValue.flatMap(EventID.init))
+
+            // message.send: acked to the sender with the event id, delivered to the others only.
+            let ack = try await Self.request(alice, "message.send", #"{"room":"lobby","content":"hi \"bob\""}"#)
+            #expect(ack["event"]?.stringValue == "ack")
+            let ackID = try #require(ack["data"]?["eid"]?.stringValue.flatMap(EventID.init))
+            #expect(ackID.epoch == presenceID.epoch)
+            #expect(ackID.offset == presenceID.offset + 1)
+            let message = try await bob.next(event: "message.new")
+            #expect(message["eid"]?.stringValue == ackID.description)
+            #expect(message["data"]?["from"]?.stringValue == "alice")
+            #expect(message["data"]?["content"]?.stringValue == #"hi "bob""#)
+            #expect(message["data"]?["ts"]?.numberValue != nil)
+
+            // The sender got no copy: the next thing alice sees is bob's reply.
+            _ = try await Self.request(bob, "message.send", #"{"room":"lobby","content":"hello"}"#)
+            let next = try await alice.nextJSON()
+            #expect(next["event"]?.stringValue == "message.new")
+            #expect(next["data"]?["from"]?.stringValue == "bob")
+            #expect(next["eid"]?.stringValue == EventID(epoch: ackID.epoch, offset: ackID.offset + 1).description)
+
+            // Leaving announces presence.leave to the rest.
+            let leave = try await Self.request(bob, "room.leave", #"{"room":"lobby"}"#)
+            #expect(leave["data"]?["left"] == .bool(true))
+            let left = try await alice.next(event: "presence.leave")
+            #expect(left["data"]?["user"]?.stringValue == "bob")
+            let members = try await Self.request(alice, "room.members", #"{"room":"lobby"}"#)
+            #expect(members["data"]?["members"] == .array([.string("alice")]))
+            await alice.close()
+            await bob.close()
+        }
+    }
+
+    @Test func presenceOncePerUserAndOnDisconnect() async throws {
+        try await TestServers.with { server in
+            let alice = try await server.open("alice")
+            _ = try await Self.join(alice, "lobby")
+            let bobTab1 = try await server.open("bob")
+            let bobTab2 = try await server.open("bob")
+            _ = try await Self.join(bobTab1, "lobby")
+            #expect(try await alice.next(event: "presence.join")["data"]?["user"]?.stringValue == "bob")
+            _ = try await Self.join(bobTab2, "lobby")
+            let members = try await Self.request(alice, "room.members", #"{"room":"lobby"}"#)
+            #expect(members["data"]?["members"] == .array([.string("alice"), .string("bob")]))
+
+            // The second tab leaving is not announced; the next event alice sees proves it.
+            await bobTab2.close()
+            try await server.waitForConnections(2)
+            _ = try await Self.request(bobTab1, "message.send", #"{"room":"lobby","content":"still here"}"#)
+            #expect(try await alice.nextJSON()["event"]?.stringValue == "message.new")
+
+            // The last tab disconnecting (no room.leave) is.
+            await bobTab1.close()
+            let left = try await alice.nextJSON()
+            #expect(left["event"]?.stringValue == "presence.leave")
+            #expect(left["data"]?["user"]?.stringValue == "bob")
+            await alice.close()
+        }
+    }
+
+    @Test func roomManagerAPIFromHandlers() async throws {
+        struct Announce: Codable, Sendable { let room: String; let text: String; let includeSelf: Bool }
+        var router = EventRouter.chat
+        router.on("my.rooms", as: EmptyPayload.self) { _, context in
+            context.rooms.rooms(of: context.socket)
+        }
+        router.on("announce", as: Announce.self) { payload, context in
+            try context.broadcast(to: payload.room, event: "announcement", data: ["text": payload.text], includingSelf: payload.includeSelf)?.description
+        }
+        try await TestServers.with(router: router) { server in
+            let alice = try await server.open("alice")
+            let bob = try await server.open("bob")
+            _ = try await Self.join(alice, "b-room")
+            _ = try await Self.join(alice, "a-room")
+            _ = try await Self.join(bob, "a-room")
+            _ = try await alice.next(event: "presence.join")
+            let rooms = try await Self.request(alice, "my.rooms", "{}")
+            #expect(rooms["data"] == .array([.string("a-room"), .string("b-room")]))
+
+            let excluded = try await Self.request(alice, "announce", #"{"room":"a-room","text":"one","includeSelf":false}"#)
+            let eid = try #require(excluded["data"]?.stringValue)
+            let received = try await bob.next(event: "announcement")
+            #expect(received["eid"]?.stringValue == eid)
+            #expect(received["data"]?["text"]?.stringValue == "one")
+
+            try await alice.sendText(#"{"event":"announce","data":{"room":"a-room","text":"two","includeSelf":true},"id":"two"}"#)
+            let first = try await alice.nextJSON()
+            let second = try await alice.nextJSON()
+            // The broadcast is queued before the handler returns, so alice sees it before the ack.
+            #expect(first["event"]?.stringValue == "announcement" && first["data"]?["text"]?.stringValue == "two")
+            #expect(second["event"]?.stringValue == "ack" && second["id"]?.stringValue == "two")
+            #expect(try await bob.next(event: "announcement")["data"]?["text"]?.stringValue == "two")
+            await alice.close()
+            await bob.close()
+        }
+    }
+
+    @Test func autoJoinFromSQLiteStoreAndTokenClaim() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteMembershipStore(path: directory.appendingPathComponent("members.sqlite").path)
+        try await store.add(userID: "alice", room: "team-7")
+        try await store.add(userID: "bob", room: "team-7")
+        try await TestServers.with(memberships: store) { server in
+            let (alice, welcome) = try await server.connect("alice", claims: ["rooms": .array([.string("from-token")])])
+            let rooms = welcome["data"]?["rooms"]?.arrayValue?.compactMap { $0["room"]?.stringValue }
+            #expect(Set(rooms ?? []) == ["team-7", "from-token"])
+            #expect(welcome["data"]?["socket"]?.stringValue?.isEmpty == false)
+
+            // bob is auto-joined too: alice sees his presence and can message him at once.
+            let (bob, _) = try await server.connect("bob")
+            #expect(try await alice.next(event: "presence.join")["data"]?["user"]?.stringValue == "bob")
+            _ = try await Self.request(alice, "message.send", #"{"room":"team-7","content":"standup?"}"#)
+            #expect(try await bob.next(event: "message.new")["data"]?["content"]?.stringValue == "standup?")
+            await alice.close()
+            await bob.close()
+        }
+    }
+
+    @Test func joinAuthorizationHook() async throws {
+        try await TestServers.with(authorizeJoin: { socket, room in !room.hasPrefix("admin") || socket.user.id == "root" }) { server in
+            let alice = try await server.open("alice")
+            let refused = try await Self.request(alice, "room.join", #"{"room":"admin-ops"}"#)
+            #expect(refused["event"]?.stringValue == "error")
+            #expect(refused["data"]?["code"]?.stringValue == "forbidden")
+            _ = try await Self.join(alice, "general")
+            let root = try await server.open("root")
+            _ = try await Self.join(root, "admin-ops")
+            await alice.close()
+            await root.close()
+        }
+    }
+
+    @Test func roomEventsArriveInEventIDOrderUnderConcurrentSenders() async throws {
+        try await TestServers.with { server in
+            let listener = try await server.open("listener")
+            _ = try await Self.join(listener, "busy")
+            var senders: [TestWebSocketClient] = []
+            for index in 0..<4 {
+                let sender = try await server.open("sender-\(index)")
+                _ = try await Self.join(sender, "busy")
+                senders.append(sender)
+            }
+            let perSender = 50
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for sender in senders {
+                    group.addTask {
+                        for index in 0..<perSender {
+                            try await sender.sendText(#"{"event":"message.send","data":{"room":"busy","content":"m\#(index)"}}"#)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var last: UInt64 = 0
+            var received = 0
+            while received < senders.count * perSender {
+                let event = try await listener.nextJSON()
+                guard let eid = event["eid"]?.stringValue.flatMap(EventID.init) else { continue }
+                if last != 0 { #expect(eid.offset == last + 1) }
+                last = eid.offset
+                if event["event"]?.stringValue == "message.new" { received += 1 }
+            }
+            for client in senders + [listener] { await client.close() }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+@testable import Switchboard
+
+@Suite("Transport: RFC 6455 limits, heartbeats, expiry")
+struct TransportTests {
+    @Test func oversizeSingleFrameIs1009() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.maxMessageSize = 1024
+        try await TestServers.with(configuration: configuration) { server in
+            let client = try await server.open("alice")
+            try await client.sendText(String(repeating: "x", count: 1025))
+            #expect(try await client.expectClose().code == 1009)
+        }
+    }
+
+    @Test func oversizeFragmentedMessageIs1009() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.maxMessageSize = 1024
+        try await TestServers.with(configuration: configuration) { server in
+            let client = try await server.open("alice")
+            let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 400)
+            try await client.sendFrame(fin: false, opcode: 0x1, payload: chunk)
+            try await client.sendFrame(fin: false, opcode: 0x0, payload: chunk)
+            try await client.sendFrame(fin: true, opcode: 0x0, payload: chunk)
+            #expect(try await client.expectClose().code == 1009)
+        }
+    }
+
+    @Test func messageOfExactlyTheLimitIsAccepted() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.maxMessageSize = 1024
+        try await TestServers.with(configuration: configuration) { server in
+            let client = try await server.open("alice")
+            let prefix = #"{"event":"presence.heartbeat","id":"x","pad":""#
+            let text = prefix + String(repeating: "p", count: 1024 - prefix.utf8.count - 2) + #""}"#
+            #expect(text.utf8.count == 1024)
+            // In three fragments, to check reassembly too.
+            let bytes = Array(text.utf8)
+            try await client.sendFrame(fin: false, opcode: 0x1, payload: Array(bytes[0..<300]))
+            try await client.sendFrame(fin: false, opcode: 0x0, payload: Array(bytes[300..<700]))
+            try await client.sendFrame(fin: true, opcode: 0x0, payload: Array(bytes[700...]))
+            #expect(try await client.next(event: "ack")["id"]?.stringValue == "x")
+            await client.close()
+        }
+    }
+
+    @Test func invalidUTF8Is1007() async throws {
+        try await TestServers.with { server in
+            let client = try await server.open("alice")
+            try await client.sendFrame(opcode: 0x1, payload: [0x7B, 0xED, 0xA0, 0x80, 0x7D])
+            #expect(try await client.expectClose().code == 1007)
+        }
+    }
+
+    @Test func protocolErrorsAre1002() async throws {
+        try await TestServers.with { server in
+            let unmasked = try await server.open("alice")
+            try await unmasked.sendFrame(opcode: 0x1, payload: Array("{}".utf8), masked: false)
+            #expect(try await unmasked.expectClose().code == 1002)
+            let reserved = try await server.open("alice")
+            try await reserved.sendFrame(opcode: 0x1, payload: Array("{}".utf8), rsv: 0x4)
+            #expect(try await reserved.expectClose().code == 1002)
+            let opcode = try await server.open("alice")
+            try await opcode.sendFrame(opcode: 0xB, payload: [])
+            #expect(try await opcode.expectClose().code == 1002)
+        }
+    }
+
+    @Test func clientThatNeverAnswersPingsIsClosed() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.pingInterval = .milliseconds(100)
+        configuration.pongTimeout = .milliseconds(400)
+        try await TestServers.with(configuration: configuration) { server in
+            let silent = try await server.open("silent")
+            silent.autoPong = false
+            // A live client on the same server keeps answering and stays open.
+            let live = try await server.open("live")
+            let close = try await silent.expectClose(timeout: .seconds(10))
+            #expect(close.code == 4000)
+            // By now `live` has been connected longer than the pong timeout; it still works.
+            try await live.sendText(#"{"event":"presence.heartbeat","id":"alive"}"#)
+            #expect(try await live.next(event: "ack")["id"]?.stringValue == "alive")
+            var pings = 0
+            while pings < 3 {
+                if try await live.nextFrame().opcode == 0x9 { pings += 1 }
+            }
+            await live.close()
+        }
+    }
+
+    @Test func expiredTokenClosesWith4001() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.pingInterval = .milliseconds(200)
+        try await TestServers.with(configuration: configuration) { server in
+            let token = try await server.token("alice", ttl: .seconds(1))
+            let client = try await TestWebSocketClient.open(port: server.port, path: "/ws?token=\(token)")
+            let close = try await client.expectClose(timeout: .seconds(10))
+            #expect(close.code == 4001)
+        }
+    }
+
+    @Test func clientCloseIsEchoedAndTCPClosed() async throws {
+        try await TestServers.with { server in
+            let client = try await server.open("alice")
+            try await client.sendClose(code: 4321, reason: "bye")
+            #expect(try await client.expectClose().code == 4321)
+            try await server.waitForConnections(0)
+        }
+    }
+
+    @Test func echoTransportPassesTheSharedConformanceSuite() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.pingInterval = .seconds(1)
+        configuration.pongTimeout = .seconds(2)
+        configuration.handshakeTimeout = .seconds(2)
+        try await TestServers.with(configuration: configuration, echo: true) { server in
+            let result = try await ConformanceSuite.run(
+                url: "ws://127.0.0.1:\(server.port)/ws",
+                arguments: ["--max-size", "65536", "--timeout", "5", "--idle-timeout", "6", "--slowloris-timeout", "6", "--strict"],
+                timeout: .seconds(240)
+            )
+            #expect(result.failed == 0, "\(result.failures)\n\(result.output)")
+            #expect(result.passed >= 60)
+        }
+    }
+
+    @Test func chatServerPassesTheSharedConformanceSuiteWithAToken() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.maxConnectionsPerUser = 1000
+        try await TestServers.with(configuration: configuration) { server in
+            let token = try await server.token("conformance")
+            let result = try await ConformanceSuite.run(
+                url: "ws://127.0.0.1:\(server.port)/ws",
+                arguments: ["--query", "token=\(token)", "--echo", "none", "--max-size", "65536", "--timeout", "5", "--strict"],
+                timeout: .seconds(240)
+            )
+            #expect(result.failed == 0, "\(result.failures)\n\(result.output)")
+            #expect(result.passed >= 50)
+        }
+    }
+}
