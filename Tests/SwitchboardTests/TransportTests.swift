@@ -108,35 +108,4 @@ struct TransportTests {
             try await server.waitForConnections(0)
         }
     }
-
-    @Test func echoTransportPassesTheSharedConformanceSuite() async throws {
-        var configuration = SwitchboardConfiguration()
-        configuration.pingInterval = .seconds(1)
-        configuration.pongTimeout = .seconds(2)
-        configuration.handshakeTimeout = .seconds(2)
-        try await TestServers.with(configuration: configuration, echo: true) { server in
-            let result = try await ConformanceSuite.run(
-                url: "ws://127.0.0.1:\(server.port)/ws",
-                arguments: ["--max-size", "65536", "--timeout", "5", "--idle-timeout", "6", "--slowloris-timeout", "6", "--strict"],
-                timeout: .seconds(240)
-            )
-            #expect(result.failed == 0, "\(result.failures)\n\(result.output)")
-            #expect(result.passed >= 60)
-        }
-    }
-
-    @Test func chatServerPassesTheSharedConformanceSuiteWithAToken() async throws {
-        var configuration = SwitchboardConfiguration()
-        configuration.maxConnectionsPerUser = 1000
-        try await TestServers.with(configuration: configuration) { server in
-            let token = try await server.token("conformance")
-            let result = try await ConformanceSuite.run(
-                url: "ws://127.0.0.1:\(server.port)/ws",
-                arguments: ["--query", "token=\(token)", "--echo", "none", "--max-size", "65536", "--timeout", "5", "--strict"],
-                timeout: .seconds(240)
-            )
-            #expect(result.failed == 0, "\(result.failures)\n\(result.output)")
-            #expect(result.passed >= 50)
-        }
-    }
 }

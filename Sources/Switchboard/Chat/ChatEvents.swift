@@ -2,9 +2,14 @@ import Foundation
 import NIOCore
 
 /// `message.send` `{room, content}`.
-public struct ChatMessage: Codable, Sendable, ValidatablePayload {
+public struct ChatMessage: Codable, Sendable, ValidatablePayload, FlatDecodable {
     public let room: String
     public let content: String
+
+    init(flat: FlatObject) throws(EventError) {
+        room = try flat.requiredString("room")
+        content = try flat.requiredString("content")
+    }
 
     /// Longest `content` accepted, in characters.
     public static let maxContentLength = 4000
@@ -23,8 +28,12 @@ public struct ChatMessage: Codable, Sendable, ValidatablePayload {
 }
 
 /// `typing.start` `{room}`.
-public struct TypingNotice: Codable, Sendable, ValidatablePayload {
+public struct TypingNotice: Codable, Sendable, ValidatablePayload, FlatDecodable {
     public let room: String
+
+    init(flat: FlatObject) throws(EventError) {
+        room = try flat.requiredString("room")
+    }
 
     public func validate() throws {
         if let problem = RoomName.validate(room) {

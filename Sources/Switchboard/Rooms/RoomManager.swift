@@ -41,6 +41,8 @@ public final class RoomManager: Sendable {
         /// room are queued on every loop in event-id order.
         func dispatch(_ frame: ByteBuffer, except: Socket?) {
             for group in groups {
+                // A loop whose only member is the sender has nothing to do: skip the hop.
+                if let except, group.members.count == 1, group.members[0] === except { continue }
                 let members = group.members
                 let hub = group.hub
                 hub.eventLoop.execute { hub.deliver(frame, to: members, except: except) }

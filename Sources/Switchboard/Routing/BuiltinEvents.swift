@@ -1,8 +1,12 @@
 import Foundation
 
 /// Payload of `room.join`, `room.leave` and `room.members`.
-struct RoomPayload: Codable, Sendable, ValidatablePayload {
+struct RoomPayload: Codable, Sendable, ValidatablePayload, FlatDecodable {
     let room: String
+
+    init(flat: FlatObject) throws(EventError) {
+        room = try flat.requiredString("room")
+    }
 
     func validate() throws {
         if let problem = RoomName.validate(room) {

@@ -61,8 +61,9 @@ public protocol ValidatablePayload {
 }
 
 /// A payload for events that carry no data (or data the handler ignores).
-public struct EmptyPayload: Codable, Sendable, Equatable {
+public struct EmptyPayload: Codable, Sendable, Equatable, FlatDecodable {
     public init() {}
+    init(flat: FlatObject) {}
     public init(from decoder: any Decoder) throws {}
     public func encode(to encoder: any Encoder) throws {
         _ = encoder.container(keyedBy: EmptyKeys.self)

@@ -19,14 +19,14 @@ public struct EventRouter: Sendable {
 
     enum Route: Sendable {
         /// Decodes and validates on the event loop, then runs the handler in a task.
-        case task(@Sendable (_ message: Data, _ hasData: Bool, JSONDecoder) throws -> Run)
+        case task(@Sendable (InboundPayload, JSONDecoder) throws -> Run)
         /// Runs entirely on the event loop: for built-in handlers that never block.
-        case onLoop(@Sendable (_ message: Data, _ hasData: Bool, EventContext, JSONDecoder) throws -> Data?)
+        case onLoop(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> Data?)
     }
 
     /// Runs a binary message's handler with its header payload and bytes.
     typealias BinaryRun = @Sendable (EventContext) async throws -> Data?
-    typealias BinaryRoute = @Sendable (_ header: Data, _ hasData: Bool, _ bytes: ByteBuffer, JSONDecoder) throws -> BinaryRun
+    typealias BinaryRoute = @Sendable (InboundPayload, _ bytes: ByteBuffer, JSONDecoder) throws -> BinaryRun
 
     var routes: [String: Route] = [:]
     var binaryRoutes: [String: BinaryRoute] = [:]
@@ -42,8 +42,8 @@ public struct EventRouter: Sendable {
         as payload: Payload.Type = Payload.self,
         _ handler: @escaping @Sendable (Payload, EventContext) async throws -> Result
     ) {
-        routes[event] = .task { message, hasData, decoder in
-            let payload = try Self.decodePayload(Payload.self, from: message, hasData: hasData, decoder: decoder)
+        routes[event] = .task { data, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: data, decoder: decoder)
             return { context in try JSONEncoder().encode(try await handler(payload, context)) }
         }
     }
@@ -54,8 +54,8 @@ public struct EventRouter: Sendable {
         as payload: Payload.Type = Payload.self,
         _ handler: @escaping @Sendable (Payload, EventContext) async throws -> Void
     ) {
-        routes[event] = .task { message, hasData, decoder in
-            let payload = try Self.decodePayload(Payload.self, from: message, hasData: hasData, decoder: decoder)
+        routes[event] = .task { data, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: data, decoder: decoder)
             return { context in
                 try await handler(payload, context)
                 return nil
@@ -70,8 +70,8 @@ public struct EventRouter: Sendable {
         as payload: Payload.Type = Payload.self,
         _ handler: @escaping @Sendable (Payload, ByteBuffer, EventContext) async throws -> Result
     ) {
-        binaryRoutes[event] = { header, hasData, bytes, decoder in
-            let payload = try Self.decodePayload(Payload.self, from: header, hasData: hasData, decoder: decoder)
+        binaryRoutes[event] = { data, bytes, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: data, decoder: decoder)
             return { context in try JSONEncoder().encode(try await handler(payload, bytes, context)) }
         }
     }
@@ -82,26 +82,30 @@ public struct EventRouter: Sendable {
         as payload: Payload.Type,
         _ handler: @escaping @Sendable (Payload, EventContext) throws -> Data?
     ) {
-        routes[event] = .onLoop { message, hasData, context, decoder in
-            let payload = try Self.decodePayload(Payload.self, from: message, hasData: hasData, decoder: decoder)
+        routes[event] = .onLoop { data, context, decoder in
+            let payload = try Self.decodePayload(Payload.self, from: data, decoder: decoder)
             return try handler(payload, context)
         }
     }
 
-    /// Decodes an envelope's `data` (`{}` when absent) and validates it.
+    /// Decodes an envelope's `data` (`{}` when absent) and validates it. Payloads that are
+    /// ``FlatDecodable`` and arrive as flat objects skip `JSONDecoder`.
     static func decodePayload<Payload: Decodable>(
         _ type: Payload.Type,
-        from message: Data,
-        hasData: Bool,
+        from data: InboundPayload,
         decoder: JSONDecoder
     ) throws(EventError) -> Payload {
         let payload: Payload
         do {
-            if hasData {
-                payload = try decoder.decode(InboundData<Payload>.self, from: message).data
+            if let flatType = Payload.self as? any FlatDecodable.Type, let object = data.flatObject, !object.hasNested,
+                let decoded = try flatType.init(flat: object) as? Payload
+            {
+                payload = decoded
             } else {
-                payload = try decoder.decode(Payload.self, from: Data("{}".utf8))
+                payload = try decoder.decode(Payload.self, from: data.json)
             }
+        } catch let error as EventError {
+            throw error
         } catch let error as DecodingError {
             throw EventError(code: EventError.Code.invalidPayload, message: Self.describe(error))
         } catch {
@@ -124,9 +128,8 @@ public struct EventRouter: Sendable {
     /// A short description of a decoding failure, naming the field by its path under `data`.
     static func describe(_ error: DecodingError) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {
-            let keys = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-            let joined = keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-            return joined.isEmpty ? "data" : joined
+            let keys = ["data"] + codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
         }
         switch error {
         case .keyNotFound(let key, let context):

@@ -11,50 +11,37 @@ enum MessageDispatcher {
             socket.deliver(OutboundFrame.make(opcode: .text, payload: payload, allocator: socket.channel.allocator))
             return
         }
-        let message = Data(payload.readableBytesView)
-        let envelope: InboundEnvelope
-        do {
-            envelope = try InboundEnvelope.parse(message, decoder: socket.hub.decoder)
-        } catch {
-            switch error {
-            case .notJSON:
-                reject(socket, id: nil, EventError(code: EventError.Code.badJSON, message: "the message is not valid JSON"), switchboard: switchboard)
-            case .notEnvelope(let reason):
-                reject(socket, id: nil, EventError(code: EventError.Code.badEnvelope, message: reason), switchboard: switchboard)
-            }
-            return
-        }
-        if let id = envelope.id, id.utf8.count > switchboard.configuration.maxEnvelopeIDLength {
-            reject(socket, id: nil, EventError(code: EventError.Code.badEnvelope, message: "\"id\" longer than \(switchboard.configuration.maxEnvelopeIDLength) bytes"), switchboard: switchboard)
-            return
-        }
-        switchboard.logger.debug("message", metadata: ["socket": "\(socket.id)", "event": "\(envelope.event)"])
-        guard let route = router.routes[envelope.event] else {
-            reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no handler for \"\(envelope.event)\""), switchboard: switchboard)
-            return
-        }
-        let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
-        switch route {
-        case .onLoop(let handle):
-            do {
-                let result = try handle(message, envelope.hasData, context, socket.hub.decoder)
-                accepted(socket)
-                reply(to: socket, id: envelope.id, result: result)
-            } catch let error as EventError {
-                reject(socket, id: envelope.id, error, switchboard: switchboard)
-            } catch {
-                handlerFailed(socket, id: envelope.id, event: envelope.event, error: error, switchboard: switchboard)
-            }
-        case .task(let prepare):
-            let run: EventRouter.Run
-            do {
-                run = try prepare(message, envelope.hasData, socket.hub.decoder)
-            } catch {
-                reject(socket, id: envelope.id, EventError(error), switchboard: switchboard)
+        payload.withUnsafeReadableBytes { message in
+            guard let envelope = envelope(of: message, socket: socket, switchboard: switchboard, badCode: nil) else { return }
+            switchboard.logger.debug("message", metadata: ["socket": "\(socket.id)", "event": "\(envelope.event)"])
+            guard let route = router.routes[envelope.event] else {
+                reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no handler for \"\(envelope.event)\""), switchboard: switchboard)
                 return
             }
-            accepted(socket)
-            Self.run(run, context, socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+            let data = InboundPayload(message: message, range: envelope.data)
+            let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
+            switch route {
+            case .onLoop(let handle):
+                do {
+                    let result = try handle(data, context, socket.hub.decoder)
+                    accepted(socket)
+                    reply(to: socket, id: envelope.id, result: result)
+                } catch let error as EventError {
+                    reject(socket, id: envelope.id, error, switchboard: switchboard)
+                } catch {
+                    handlerFailed(socket, id: envelope.id, event: envelope.event, error: error, switchboard: switchboard)
+                }
+            case .task(let prepare):
+                let run: EventRouter.Run
+                do {
+                    run = try prepare(data, socket.hub.decoder)
+                } catch {
+                    reject(socket, id: envelope.id, EventError(error), switchboard: switchboard)
+                    return
+                }
+                accepted(socket)
+                Self.run(run, context, socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+            }
         }
     }
 
@@ -65,33 +52,60 @@ enum MessageDispatcher {
         }
         var payload = payload
         guard let headerLength = payload.readInteger(as: UInt32.self), Int(headerLength) <= payload.readableBytes,
-            let headerBytes = payload.readBytes(length: Int(headerLength))
+            let header = payload.readSlice(length: Int(headerLength))
         else {
             reject(socket, id: nil, EventError(code: EventError.Code.badBinaryEnvelope, message: "a binary message starts with a 4-byte header length and a JSON header"), switchboard: switchboard)
             return
         }
-        let header = Data(headerBytes)
-        let envelope: InboundEnvelope
-        do {
-            envelope = try InboundEnvelope.parse(header, decoder: socket.hub.decoder)
-        } catch {
-            reject(socket, id: nil, EventError(code: EventError.Code.badBinaryEnvelope, message: "the binary header is not a JSON envelope"), switchboard: switchboard)
-            return
+        header.withUnsafeReadableBytes { headerBytes in
+            // The header is text inside a binary frame: the transport has not checked its UTF-8.
+            guard header.isValidUTF8 else {
+                reject(socket, id: nil, EventError(code: EventError.Code.badBinaryEnvelope, message: "the binary header is not UTF-8"), switchboard: switchboard)
+                return
+            }
+            guard let envelope = envelope(of: headerBytes, socket: socket, switchboard: switchboard, badCode: EventError.Code.badBinaryEnvelope) else {
+                return
+            }
+            guard let route = router.binaryRoutes[envelope.event] else {
+                reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no binary handler for \"\(envelope.event)\""), switchboard: switchboard)
+                return
+            }
+            let run: EventRouter.BinaryRun
+            do {
+                run = try route(InboundPayload(message: headerBytes, range: envelope.data), payload, socket.hub.decoder)
+            } catch {
+                reject(socket, id: envelope.id, EventError(error), switchboard: switchboard)
+                return
+            }
+            accepted(socket)
+            let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
+            Self.run(run, context, socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
         }
-        guard let route = router.binaryRoutes[envelope.event] else {
-            reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no binary handler for \"\(envelope.event)\""), switchboard: switchboard)
-            return
+    }
+
+    /// The envelope of a message, or `nil` after replying with the error; `badCode` replaces the
+    /// usual `bad_json`/`bad_envelope` codes (for binary headers).
+    private static func envelope(
+        of message: UnsafeRawBufferPointer,
+        socket: Socket,
+        switchboard: Switchboard,
+        badCode: String?
+    ) -> (event: String, id: String?, data: Range<Int>?)? {
+        switch JSONScanner.scanEnvelope(message) {
+        case .notJSON:
+            reject(socket, id: nil, EventError(code: badCode ?? EventError.Code.badJSON, message: "the message is not valid JSON"), switchboard: switchboard)
+            return nil
+        case .notEnvelope(let reason):
+            reject(socket, id: nil, EventError(code: badCode ?? EventError.Code.badEnvelope, message: reason), switchboard: switchboard)
+            return nil
+        case .envelope(let event, let id, let data):
+            let maxLength = switchboard.configuration.maxEnvelopeIDLength
+            if let id, id.utf8.count > maxLength {
+                reject(socket, id: nil, EventError(code: badCode ?? EventError.Code.badEnvelope, message: "\"id\" longer than \(maxLength) bytes"), switchboard: switchboard)
+                return nil
+            }
+            return (event, id, data)
         }
-        let run: EventRouter.BinaryRun
-        do {
-            run = try route(header, envelope.hasData, payload, socket.hub.decoder)
-        } catch {
-            reject(socket, id: envelope.id, EventError(error), switchboard: switchboard)
-            return
-        }
-        accepted(socket)
-        let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
-        Self.run(run, context, socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
     }
 
     /// Joins the rooms of the handshake. Nothing is sent: the server speaks first only when

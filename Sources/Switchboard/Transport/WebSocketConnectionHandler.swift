@@ -102,7 +102,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
             socket.messagesIn &+= 1
             socket.lastMessage = socket.lastInbound
             if opcode == .text {
-                guard Self.isValidUTF8(payload) else {
+                guard payload.isValidUTF8 else {
                     fail(code: CloseCode.invalidPayload, reason: "text is not valid UTF-8")
                     return
                 }
@@ -146,7 +146,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
                 fail(code: CloseCode.protocolError, reason: "invalid close code")
                 return
             }
-            guard Self.isValidUTF8(payload) else {
+            guard payload.isValidUTF8 else {
                 fail(code: CloseCode.invalidPayload, reason: "close reason is not valid UTF-8")
                 return
             }
@@ -193,12 +193,6 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
             socket.closeOnLoop(code: CloseCode.goingAway, reason: "server shutting down", waitForReply: true)
         } else {
             context.fireUserInboundEventTriggered(event)
-        }
-    }
-
-    static func isValidUTF8(_ buffer: ByteBuffer) -> Bool {
-        buffer.withUnsafeReadableBytes { bytes in
-            String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil
         }
     }
 

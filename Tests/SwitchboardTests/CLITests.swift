@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import Switchboard
+
+/// The `switchboard` executable end to end: the commands a README reader runs.
+@Suite("switchboard command line", .serialized)
+struct CLITests {
+    static let secret = "cli-test-secret-0123456789abcdefghij"
+
+    @Test func echoPassesTheConformanceSuiteInFull() async throws {
+        let server = try CLIProcess(["echo", "--port", "0", "--ping-interval", "1s", "--pong-timeout", "3s", "--handshake-timeout", "3s", "--log-level", "error"])
+        defer { server.terminate() }
+        let port = try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)
+        let result = try await ConformanceSuite.run(
+            url: "ws://127.0.0.1:\(port)/ws",
+            arguments: ["--echo", "raw", "--max-size", "65536", "--timeout", "5", "--idle-timeout", "8", "--slowloris-timeout", "8", "--strict"],
+            timeout: .seconds(240)
+        )
+        #expect(result.failed == 0, "\(result.failures)\n\(result.output)")
+        #expect(result.passed == 60, "\(result.skipped)")
+    }
+
+    @Test func servePassesTheConformanceSuiteWithATokenFromTheTokenCommand() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("members.sqlite").path
+        let token = try await CLIProcess.run(["token", "--sub", "conformance", "--secret", Self.secret]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.split(separator: ".").count == 3)
+        // The suite opens every case with the same token, faster than closed sockets are reaped.
+        let server = try CLIProcess(["serve", "--port", "0", "--jwt-secret", Self.secret, "--database", database, "--log-level", "error", "--max-connections-per-user", "1000"])
+        defer { server.terminate() }
+        let port = try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)
+        let result = try await ConformanceSuite.run(
+            url: "ws://127.0.0.1:\(port)/ws",
+            arguments: ["--query", "token=\(token)", "--echo", "none", "--max-size", "65536", "--timeout", "5", "--strict"],
+            timeout: .seconds(240)
+        )
+        #expect(result.failed == 0, "\(result.failures)\n\(result.output)")
+        #expect(result.passed >= 57, "\(result.skipped)")
+    }
+
+    @Test func serveWithDefaultsPrintsAWorkingURLAndDevToken() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("members.sqlite").path
+        // Memberships added with `rooms add` are joined on connect.
+        let added = try await CLIProcess.run(["rooms", "add", "dev", "welcome", "--database", database])
+        #expect(added.contains("added"))
+        #expect(try await CLIProcess.run(["rooms", "list", "--database", database]).contains("dev\twelcome"))
+        let server = try CLIProcess(["serve", "--port", "0", "--database", database], environment: ["SWITCHBOARD_JWT_SECRET": ""])
+        defer { server.terminate() }
+        let path = try await server.waitForOutput(matching: #"(/ws\?token=\S+)"#)
+        let port = try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)
+        let client = try await TestWebSocketClient.open(port: Int(port) ?? 0, path: path)
+        let hello = try await TestServer.hello(client)
+        #expect(hello["data"]?["user"]?.stringValue == "dev")
+        #expect(hello["data"]?["rooms"]?.arrayValue?.first?["room"]?.stringValue == "welcome")
+        await client.close()
+    }
+}

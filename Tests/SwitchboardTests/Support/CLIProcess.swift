@@ -1,0 +1,89 @@
+import Foundation
+
+/// The `switchboard` executable built beside the test bundle, run as a child process.
+final class CLIProcess: @unchecked Sendable {
+    // @unchecked Sendable: `output` is only touched under `lock`; `process` is started once in
+    // `init` and then only read or terminated.
+    private let process = Process()
+    private let lock = NSLock()
+    private var output = ""
+
+    /// The built `switchboard` binary: a sibling of the test bundle in the build folder.
+    static var executable: URL {
+        get throws {
+            var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            for _ in 0..<4 {
+                let candidate = directory.appendingPathComponent("switchboard")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory = directory.deletingLastPathComponent()
+            }
+            throw TestClientError.connectFailed("switchboard executable not found near \(CommandLine.arguments[0]); run `swift build` first")
+        }
+    }
+
+    /// Runs `switchboard arguments…` to completion (bounded) and returns its standard output.
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30)) async throws -> String {
+        let process = try CLIProcess(arguments, environment: environment)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw TestClientError.timeout("switchboard \(arguments.joined(separator: " ")) still running after \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return process.text
+    }
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = try Self.executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.output += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return output
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Waits, bounded, until the output contains a match of `pattern`; returns the first capture group.
+    func waitForOutput(matching pattern: String, timeout: Duration = .seconds(30)) async throws -> String {
+        let regex = try NSRegularExpression(pattern: pattern)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let text = self.text
+            if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+                let range = Range(match.range(at: match.numberOfRanges > 1 ? 1 : 0), in: text)
+            {
+                return String(text[range])
+            }
+            guard isRunning else { throw TestClientError.connectFailed("switchboard exited; output: \(text)") }
+            guard ContinuousClock.now < deadline else { throw TestClientError.timeout("no \(pattern) in output: \(text)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    func terminate() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the shared side-by-side fan-out harness (../shared/bench) with Switchboard added as one more
+# target, then regenerates docs/performance.md from that run.
+#
+#   scripts/bench-peers.sh                           # every peer + Switchboard, every scenario (~15 min)
+#   scripts/bench-peers.sh switchboard go-gorilla    # some targets (names as in run-peers.sh)
+#   QUICK=1 scripts/bench-peers.sh switchboard       # smoke run
+#   LOADGEN_ARGS="-reader epoll" scripts/bench-peers.sh switchboard go-gorilla
+#
+# Every knob of run-peers.sh (SCENARIOS, FANOUT_N, …) passes through. Servers listen on 127.0.0.1
+# only; the server is pinned to CPU 0 and the load generator to CPU 1 by run-peers.sh.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SHARED_BENCH=${SHARED_BENCH:-$ROOT/../shared/bench}
+export BENCH_WORK=${BENCH_WORK:-/tmp/switchboard-peer-bench}
+[ -x "$SHARED_BENCH/run-peers.sh" ] || { echo "bench-peers: $SHARED_BENCH/run-peers.sh not found" >&2; exit 1; }
+
+echo "[bench-peers] building switchboard (release)" >&2
+(cd "$ROOT" && swift build -c release --product switchboard >&2)
+BIN=$ROOT/.build/release/switchboard
+
+export JWT_SECRET=${JWT_SECRET:-switchboard-bench-secret-0123456789abcdef}
+DB_DIR=$(mktemp -d)
+trap 'rm -rf "$DB_DIR"' EXIT
+# The generator gives each client its own `sub`; the per-user limit stays at its default.
+export EXTRA_TARGETS="switchboard|19010|envelope|$BIN serve --host 127.0.0.1 --port 19010 --jwt-secret $JWT_SECRET --database $DB_DIR/bench.sqlite --log-level warning"
+
+"$SHARED_BENCH/run-peers.sh" "$@"
+
+RUN=$(ls -1d "$BENCH_WORK"/results/2*/ | sort | tail -n 1)
+python3 "$ROOT/scripts/performance-report.py" "$RUN" "$BENCH_WORK/summarize.py" "$*" > "$ROOT/docs/performance.md"
+echo "[bench-peers] wrote docs/performance.md from $RUN" >&2
