@@ -12,13 +12,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
 
     let socket: Socket
     let switchboard: Switchboard
-    private let accepted: AcceptedHandshake
+    /// The handshake, until the connection is open; only what must outlive it is kept after.
+    private var handshake: AcceptedHandshake?
+    private let holdsSlot: Bool
     private var registered = false
 
     init(socket: Socket, switchboard: Switchboard, accepted: AcceptedHandshake) {
         self.socket = socket
         self.switchboard = switchboard
-        self.accepted = accepted
+        self.handshake = accepted
+        self.holdsSlot = accepted.holdsSlot
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -35,18 +38,19 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     }
 
     private func open(context: ChannelHandlerContext) {
-        guard !registered else { return }
+        guard !registered, let handshake else { return }
         registered = true
+        self.handshake = nil
         socket.hub.add(socket)
         switchboard.logger.info(
             "connected",
             metadata: [
                 "socket": "\(socket.id)", "user": "\(socket.user.id)",
                 "remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "-")",
-                "uri": "\(accepted.redactedURI)",
+                "uri": "\(handshake.redactedURI)",
             ]
         )
-        MessageDispatcher.joinHandshakeRooms(socket, rooms: accepted.rooms, switchboard: switchboard)
+        MessageDispatcher.joinHandshakeRooms(socket, rooms: handshake.rooms, switchboard: switchboard)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -61,12 +65,18 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     }
 
     private func disconnected() {
+        if !registered, let handshake {
+            // Closed before it ever opened: only the connection slot is to be given back.
+            self.handshake = nil
+            switchboard.abandon(handshake)
+            return
+        }
         guard registered, socket.state != .closed else { return }
         let wasClosing = socket.state == .closing
         socket.state = .closed
         socket.hub.remove(socket)
         switchboard.rooms.leaveAll(socket)
-        switchboard.abandon(accepted)
+        if holdsSlot { switchboard.limiter.release(socket.user.id) }
         let seconds = Double((NIODeadline.now() - socket.connectedAt).nanoseconds) / 1e9
         switchboard.logger.info(
             "disconnected",
