@@ -15,9 +15,13 @@ SHARED_BENCH=${SHARED_BENCH:-$ROOT/../shared/bench}
 export BENCH_WORK=${BENCH_WORK:-/tmp/switchboard-peer-bench}
 [ -x "$SHARED_BENCH/run-peers.sh" ] || { echo "bench-peers: $SHARED_BENCH/run-peers.sh not found" >&2; exit 1; }
 
-echo "[bench-peers] building switchboard (release)" >&2
-(cd "$ROOT" && swift build -c release --product switchboard >&2)
-BIN=$ROOT/.build/release/switchboard
+if [ -n "${SWITCHBOARD_BIN:-}" ]; then
+    BIN=$SWITCHBOARD_BIN  # a release binary built earlier
+else
+    echo "[bench-peers] building switchboard (release)" >&2
+    (cd "$ROOT" && swift build -c release --product switchboard >&2)
+    BIN=$ROOT/.build/release/switchboard
+fi
 
 export JWT_SECRET=${JWT_SECRET:-switchboard-bench-secret-0123456789abcdef}
 DB_DIR=$(mktemp -d)
@@ -25,7 +29,12 @@ trap 'rm -rf "$DB_DIR"' EXIT
 # The generator gives each client its own `sub`; the per-user limit stays at its default.
 export EXTRA_TARGETS="switchboard|19010|envelope|$BIN serve --host 127.0.0.1 --port 19010 --jwt-secret $JWT_SECRET --database $DB_DIR/bench.sqlite --log-level warning"
 
-"$SHARED_BENCH/run-peers.sh" "$@"
+# run-peers.sh only copies itself out of a folder it cannot write, and root can write anywhere:
+# run it from a copy, so that nothing is built or written inside shared/.
+mkdir -p "$BENCH_WORK"
+cp -rT "$SHARED_BENCH" "$BENCH_WORK"
+chmod -R u+w "$BENCH_WORK"
+"$BENCH_WORK/run-peers.sh" "$@"
 
 RUN=$(ls -1d "$BENCH_WORK"/results/2*/ | sort | tail -n 1)
 python3 "$ROOT/scripts/performance-report.py" "$RUN" "$BENCH_WORK/summarize.py" "$*" > "$ROOT/docs/performance.md"

@@ -17,7 +17,7 @@ struct EchoCommand: AsyncParsableCommand {
         let switchboard = Switchboard.echo(configuration: configuration, logger: logger)
         let host = transport.host
         let path = configuration.path
-        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, logger: logger) { port in
+        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, threads: transport.threads, logger: logger) { port in
             Console.line("switchboard echo listening on ws://\(host):\(port)\(path)")
         }
     }

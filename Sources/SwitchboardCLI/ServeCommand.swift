@@ -71,7 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
         let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
         let host = transport.host
         let path = configuration.path
-        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, logger: logger) { port in
+        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, threads: transport.threads, logger: logger) { port in
             Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz, memberships: \(database))")
             if let devToken {
                 Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")

@@ -2,11 +2,13 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import SwitchboardHummingbird
 
 /// The Hummingbird app of `serve` and `echo`: `/healthz` plus the WebSocket endpoint on one port.
 enum StandaloneApplication {
-    static func run(_ switchboard: Switchboard, host: String, port: Int, logger: Logger, onStart: @escaping @Sendable (Int) -> Void) async throws {
+    static func run(_ switchboard: Switchboard, host: String, port: Int, threads: Int, logger: Logger, onStart: @escaping @Sendable (Int) -> Void) async throws {
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
         router.get("/healthz") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
@@ -18,9 +20,11 @@ enum StandaloneApplication {
             onServerRunning: { channel in
                 onStart(channel.localAddress?.port ?? port)
             },
+            eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )
         try await app.runService()
         switchboard.closeAll()
+        try await eventLoopGroup.shutdownGracefully()
     }
 }

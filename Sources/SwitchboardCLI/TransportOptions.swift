@@ -28,6 +28,9 @@ struct TransportOptions: ParsableArguments {
     @Option(help: "Drop a connection whose upgrade request is not complete after this long (env SWITCHBOARD_HANDSHAKE_TIMEOUT).")
     var handshakeTimeout: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_HANDSHAKE_TIMEOUT", "10s")
 
+    @Option(help: "Event loop threads (env SWITCHBOARD_THREADS); default: the CPUs this process may run on.")
+    var threads: Int = EnvironmentDefault.int("SWITCHBOARD_THREADS", AvailableCPUs.count)
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env SWITCHBOARD_LOG_LEVEL).")
     var logLevel: String = EnvironmentDefault.string("SWITCHBOARD_LOG_LEVEL", "info")
 
@@ -36,6 +39,7 @@ struct TransportOptions: ParsableArguments {
         guard maxMessageSize >= 125 else { throw ValidationError("--max-message-size must be at least 125") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
     }
 
     func apply(to configuration: inout SwitchboardConfiguration) {

@@ -87,6 +87,8 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                             throw ChannelError.inappropriateOperationForState
                         }
                         accepted.value = nil
+                        // The request head (headers, token) would otherwise live as long as the socket.
+                        attempted.value = nil
                         if let filter = try? channel.pipeline.syncOperations.context(handlerType: UpgradePathFilter.self) {
                             channel.pipeline.syncOperations.removeHandler(context: filter, promise: nil)
                         }
@@ -119,6 +121,7 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                             return UpgradeResult.rejected(asyncChannel, refused)
                         }
                         if let head = attempted.value {
+                            attempted.value = nil
                             // An upgrade to our path that no upgrader took (e.g. another
                             // protocol); NIO has dropped its head, so answer it here.
                             let refused =
