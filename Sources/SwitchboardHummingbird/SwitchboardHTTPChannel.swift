@@ -26,6 +26,8 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
 
     public struct Value: ServerChildChannelValue {
         let upgradeResult: EventLoopFuture<UpgradeResult>
+        /// A handshake accepted but not yet installed: its slot goes back if the upgrade fails.
+        let accepted: NIOLoopBoundBox<AcceptedHandshake?>
         public let channel: any Channel
     }
 
@@ -48,14 +50,6 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             // Slow-loris defence: the request head must be complete in time.
             let handshakeTimer = eventLoop.scheduleTask(in: TimeAmount(switchboard.configuration.handshakeTimeout)) {
                 channel.close(promise: nil)
-            }
-            channel.closeFuture.whenComplete { _ in
-                handshakeTimer.cancel()
-                // Accepted but never upgraded (the client left in between): give the slot back.
-                if let handshake = accepted.value {
-                    accepted.value = nil
-                    switchboard.abandon(handshake)
-                }
             }
             let path = switchboard.configuration.path
             let attempted = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: eventLoop)
@@ -145,7 +139,7 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
             try channel.pipeline.syncOperations.addHandler(filter, position: .before(upgradeHandler))
-            return Value(upgradeResult: result, channel: channel)
+            return Value(upgradeResult: result, accepted: accepted, channel: channel)
         }
     }
 
@@ -161,6 +155,16 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 await Self.write(rejection, to: http1, logger: logger)
             }
         } catch {
+            // Accepted but never upgraded (the client left in between, say): give the slot back.
+            // Done here rather than on close, so that no callback lives as long as the socket.
+            let accepted = value.accepted
+            let switchboard = self.switchboard
+            value.channel.eventLoop.execute {
+                if let handshake = accepted.value {
+                    accepted.value = nil
+                    switchboard.abandon(handshake)
+                }
+            }
             logger.debug("connection ended before the upgrade was decided", metadata: ["error": "\(error)"])
         }
     }
