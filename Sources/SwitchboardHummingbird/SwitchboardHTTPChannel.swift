@@ -45,6 +45,9 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         channel.eventLoop.makeCompletedFuture {
             let switchboard = self.switchboard
             let eventLoop = channel.eventLoop
+            // Before the first read: NIO keeps each channel's last receive buffer for reuse, so a
+            // handshake read into a default 2 KiB buffer would stay with every idle socket.
+            switchboard.configureChannel(channel)
             let accepted = NIOLoopBoundBox<AcceptedHandshake?>(nil, eventLoop: eventLoop)
             let rejection = NIOLoopBoundBox<HandshakeRejection?>(nil, eventLoop: eventLoop)
             // Slow-loris defence: the request head must be complete in time.
@@ -86,7 +89,6 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                         if let filter = try? channel.pipeline.syncOperations.context(handlerType: UpgradePathFilter.self) {
                             channel.pipeline.syncOperations.removeHandler(context: filter, promise: nil)
                         }
-                        switchboard.configureChannel(channel)
                         try switchboard.install(handshake, on: channel)
                         return UpgradeResult.websocket
                     }

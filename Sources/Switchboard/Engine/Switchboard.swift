@@ -167,7 +167,8 @@ public final class Switchboard: Sendable {
 
     /// The NIO channel options a WebSocket connection should have: outbound byte accounting with
     /// the configured high-water mark, and a receive buffer that starts small so that idle
-    /// connections hold little memory.
+    /// connections hold little memory. Call it when the connection is accepted, before its first
+    /// read: NIO keeps a channel's last receive buffer for reuse.
     public func configureChannel(_ channel: any Channel) {
         let high = max(configuration.outboundHighWaterMark, 2)
         _ = channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: high / 2, high: high))
@@ -175,6 +176,9 @@ public final class Switchboard: Sendable {
             ChannelOptions.recvAllocator,
             value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: max(65536, configuration.maxMessageSize + 14))
         )
+        // NIO keeps up to this many receive buffers per channel for reuse; one is enough for
+        // small messages, and a socket that once read a burst does not keep it.
+        _ = channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
     }
 
     func hub(for eventLoop: any EventLoop) -> LoopHub {
