@@ -23,8 +23,8 @@ enum StandaloneApplication {
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )
+        // On SIGTERM/SIGINT Hummingbird quiesces its channels: each socket closes with 1001.
         try await app.runService()
-        switchboard.closeAll()
         try await eventLoopGroup.shutdownGracefully()
     }
 }

@@ -1,0 +1,56 @@
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Builds masked `message.send` frames for one room with a fixed content size:
+///
+///     {"event":"message.send","data":{"room":"r","content":"ts=<unix ns> xxxx…"},"id":"m<n>"}
+///
+/// The content starts with `ts=<unix ns>`, the send time, which the receivers read back.
+/// Everything but the timestamp and the id is prepared once.
+struct MessageSendEncoder {
+    private let prefix: [UInt8]
+    private let middle: [UInt8]
+    private let tail: [UInt8] = Array("\"}".utf8)
+    private let payloadBytes: Int
+
+    /// `room` must need no JSON escaping (the bench's own room names).
+    init(room: String, payloadBytes: Int) {
+        prefix = Array(#"{"event":"message.send","data":{"room":""#.utf8) + Array(room.utf8) + Array(#"","content":"ts="#.utf8)
+        self.payloadBytes = payloadBytes
+        // "ts=" + 19 digits + " " leaves the rest of the content for padding (a shorter content
+        // is just the marker).
+        let padding = payloadBytes - 23
+        middle = (padding >= 0 ? [UInt8(ascii: " ")] + [UInt8](repeating: UInt8(ascii: "x"), count: padding) : [])
+            + Array(#""},"id":"m"#.utf8)
+    }
+
+    /// Appends one masked frame stamped `sentAtNanos` with id `m<id>`.
+    @inline(__always)
+    func write(sentAtNanos: Int64, id: UInt64, maskKey: UInt32, into buffer: inout ByteBuffer) {
+        let stamp = UInt64(max(0, sentAtNanos))
+        let length = prefix.count + ByteBuffer.decimalDigitCount(stamp) + middle.count + ByteBuffer.decimalDigitCount(id) + tail.count
+        FrameWriter.writeMaskedFrame(opcode: FrameParser.text, payloadLength: length, maskKey: maskKey, into: &buffer) { buffer in
+            buffer.writeBytes(prefix)
+            buffer.writeDecimal(stamp)
+            buffer.writeBytes(middle)
+            buffer.writeDecimal(id)
+            buffer.writeBytes(tail)
+        }
+    }
+
+    /// The frame's size, for reserving buffer capacity.
+    var approximateFrameSize: Int { prefix.count + middle.count + 60 }
+}
+
+/// Wall-clock time in nanoseconds since 1970 (the timestamp embedded in messages).
+@inline(__always)
+func unixNanos() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import Switchboard
+import SwitchboardBench
+
+extension BenchScenario: ExpressibleByArgument {}
+
+/// `switchboard bench <scenario>`: a load generator for a Switchboard server on loopback.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Load-test a Switchboard server on this machine (loopback only).",
+        discussion: """
+            Scenarios:
+              fanout   --subscribers N in one room, one publisher at --rate msg/s for --duration: \
+            delivered/expected, deliveries/s, latency p50/p90/p99/max.
+              sweep    fanout at rising rates (10 msg/s ×1.6 per --step, then two bisections) until \
+            fewer than 99% are delivered or p99 > 100 ms: the highest rate that held.
+              chat     --rooms × --members, every member sending --rate msg/s (default 1).
+              idle     --connections idle, joined connections: the server's RSS per connection \
+            (needs --server-pid).
+              rtt      --clients in a closed loop of message.send → ack: acks/s, p50/p99.
+              connect  --clients connectors doing handshakes (JWT verified) for --duration: \
+            handshakes/s and connect-time p99.
+
+            Latency is receive time minus the send time the publisher embeds in the content \
+            (ts=<unix ns>). Each result reports the generator's own CPU and the server's \
+            (--server-pid), and says when the generator was the bottleneck (≥ 90% busy). \
+            Progress goes to standard error once a second; the result to standard output.
+            """
+    )
+
+    @Argument(help: "fanout | sweep | chat | idle | rtt | connect")
+    var scenario: BenchScenario
+
+    @Option(help: "Server WebSocket URL; only 127.0.0.1, localhost or ::1.")
+    var url: String = "ws://127.0.0.1:8080/ws"
+
+    @Option(help: "HS256 secret to sign the bench's tokens with (default: $SWITCHBOARD_JWT_SECRET, else the development secret).")
+    var jwtSecret: String?
+
+    @Option(help: "fanout/sweep: subscribers in the room.")
+    var subscribers: Int = 1000
+
+    @Option(help: "fanout: publisher messages per second (default 50). chat: messages per second per member (default 1).")
+    var rate: Double?
+
+    @Option(help: "fanout, chat, rtt, connect: how long to send, e.g. 10s.")
+    var duration = DurationArgument(duration: .seconds(10))
+
+    @Option(help: "chat: number of rooms.")
+    var rooms: Int = 100
+
+    @Option(help: "chat: members per room.")
+    var members: Int = 10
+
+    @Option(help: "idle: connections to open (default 10000). connect: the most handshakes (default 100000).")
+    var connections: Int?
+
+    @Option(help: "rtt: clients in the closed loop; connect: concurrent connectors.")
+    var clients: Int = 50
+
+    @Option(help: "The server's process id, for its CPU and (idle) its resident memory, read from /proc.")
+    var serverPID: Int32?
+
+    @Option(help: "sweep: send time per step.")
+    var step = DurationArgument(duration: .seconds(5))
+
+    @Option(help: "Wait for deliveries still in flight after sending stops.")
+    var drain = DurationArgument(duration: .seconds(3))
+
+    @Option(help: "idle: wait after the last join before reading the server's memory.")
+    var settle = DurationArgument(duration: .seconds(2))
+
+    @Option(help: "Event-loop threads of the generator (default: one per core it may run on).")
+    var threads: Int?
+
+    @Flag(help: "Print the result as one JSON object instead of a table.")
+    var json = false
+
+    @Flag(help: "No progress lines on standard error.")
+    var quiet = false
+
+    /// The options for ``BenchRunner``, from the arguments and environment.
+    func benchOptions() -> BenchOptions {
+        var options = BenchOptions()
+        options.url = url
+        options.jwtSecret = jwtSecret ?? EnvironmentDefault.string(TokenCommand.secretEnvironmentVariable) ?? TokenMinter.developmentSecret
+        options.subscribers = subscribers
+        options.rate = rate ?? (scenario == .chat ? 1 : 50)
+        options.duration = duration.duration
+        options.rooms = rooms
+        options.members = members
+        if let connections {
+            options.connections = connections
+        } else if scenario == .connect {
+            options.connections = 100_000
+        }
+        options.clients = clients
+        options.serverPID = serverPID
+        options.step = step.duration
+        options.drain = drain.duration
+        options.settle = settle.duration
+        options.threads = threads
+        options.showProgress = !quiet
+        return options
+    }
+
+    func validate() throws {
+        do {
+            try benchOptions().validate(for: scenario)
+        } catch let error as BenchError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() async throws {
+        let report = try await BenchRunner.run(scenario, options: benchOptions())
+        Console.line(json ? report.json() : report.table())
+    }
+}

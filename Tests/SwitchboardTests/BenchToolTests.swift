@@ -1,0 +1,184 @@
+import Foundation
+import NIOCore
+import Testing
+@testable import SwitchboardBench
+@testable import SwitchboardCLI
+
+/// Correctness of `switchboard bench` against a real server (not performance: no figure here is
+/// compared with a threshold other than "everything arrived").
+@Suite("Bench tool")
+struct BenchToolTests {
+    static func options(port: Int) -> BenchOptions {
+        var options = BenchOptions()
+        options.url = "ws://127.0.0.1:\(port)/ws"
+        options.jwtSecret = TestServer.secret
+        options.showProgress = false
+        options.connectConcurrency = 16
+        return options
+    }
+
+    @Test("fanout: every message reaches every subscriber, with one latency sample per delivery")
+    func fanoutDeliversEverything() async throws {
+        try await TestServers.with { server in
+            var options = Self.options(port: server.port)
+            options.subscribers = 20
+            options.rate = 20
+            options.duration = .seconds(1)
+            options.serverPID = getpid()
+            let report = try await BenchRunner.run(.fanout, options: options)
+            guard case .fanout(let result) = report.result else {
+                Issue.record("expected a fanout result, got \(report.result)")
+                return
+            }
+            #expect(result.connect.connected == 21)
+            #expect(result.connect.failed == 0)
+            let step = result.step
+            #expect(step.sent >= 15, "a 1 s step at 20 msg/s sends about 20 messages")
+            #expect(step.subscribers == 20)
+            #expect(step.expected == step.sent * 20)
+            #expect(step.delivered == step.expected)
+            #expect(step.latency.count == step.delivered)
+            #expect(step.latency.p50Ms <= step.latency.p99Ms && step.latency.p99Ms <= step.latency.maxMs)
+            #expect(step.errors == 0)
+            #expect(step.pass, "\(step.reason ?? "")")
+            #expect(step.cpu.generatorCPUPct > 0)
+            #expect(step.cpu.serverCPUPct != nil)
+
+            // The JSON is one object with the result's fields beside the common ones.
+            let object = try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any]
+            #expect(object?["scenario"] as? String == "fanout")
+            let stepObject = object?["step"] as? [String: Any]
+            #expect(stepObject?["delivered"] as? Int == step.delivered)
+            #expect((stepObject?["cpu"] as? [String: Any])?["generator_bound"] is Bool)
+            #expect(report.table().contains("deliveries/s"))
+        }
+    }
+
+    @Test("rtt: a closed loop of message.send → ack gets acks and no errors")
+    func roundTrips() async throws {
+        try await TestServers.with { server in
+            var options = Self.options(port: server.port)
+            options.clients = 4
+            options.duration = .seconds(1)
+            let report = try await BenchRunner.run(.rtt, options: options)
+            guard case .rtt(let result) = report.result else {
+                Issue.record("expected an rtt result, got \(report.result)")
+                return
+            }
+            #expect(result.clients == 4)
+            #expect(result.acks > 0)
+            #expect(result.errors == 0)
+            #expect(result.rtt.count == result.acks)
+            #expect(result.acksPerS > 0)
+        }
+    }
+
+    @Test("idle: connections joined, resident memory read before and after")
+    func idleMemory() async throws {
+        try await TestServers.with { server in
+            var options = Self.options(port: server.port)
+            options.connections = 50
+            options.serverPID = getpid()
+            options.settle = .milliseconds(100)
+            let report = try await BenchRunner.run(.idle, options: options)
+            guard case .idle(let result) = report.result else {
+                Issue.record("expected an idle result, got \(report.result)")
+                return
+            }
+            #expect(result.connect.connected == 50)
+            #expect(result.aliveAtMeasurement == 50)
+            #expect(result.rssBeforeKib > 0)
+            #expect(result.rssAfterKib > 0)
+            // The bench closes every connection before returning.
+            try await server.waitForConnections(0)
+        }
+    }
+
+    @Test("connect: handshakes complete and are timed")
+    func handshakes() async throws {
+        try await TestServers.with { server in
+            var options = Self.options(port: server.port)
+            options.clients = 2
+            options.duration = .milliseconds(500)
+            options.connections = 20
+            let report = try await BenchRunner.run(.connect, options: options)
+            guard case .connect(let result) = report.result else {
+                Issue.record("expected a connect result, got \(report.result)")
+                return
+            }
+            #expect(result.handshakes > 0)
+            #expect(result.handshakes <= 20)
+            #expect(result.failed == 0, "\(result.failures)")
+            #expect(result.connectTime.count == result.handshakes)
+        }
+    }
+
+    @Test("a wrong secret is reported as a refused handshake")
+    func wrongSecret() async throws {
+        try await TestServers.with { server in
+            var options = Self.options(port: server.port)
+            options.jwtSecret = "not-the-server-secret-0123456789abcdef"
+            options.clients = 1
+            await #expect(throws: BenchError.self) {
+                _ = try await BenchRunner.run(.rtt, options: options)
+            }
+        }
+    }
+
+    @Test("only loopback URLs are accepted", arguments: [
+        "ws://example.com:8080/ws", "ws://10.0.0.1:8080/ws", "ws://192.168.1.20/ws", "ws://127.0.0.1.example.com/ws", "ws://0.0.0.0:8080/ws",
+    ])
+    func refusesOtherHosts(url: String) async throws {
+        #expect(throws: BenchError.notLoopback(url)) { try BenchTarget(url: url) }
+        var options = BenchOptions()
+        options.url = url
+        options.showProgress = false
+        await #expect(throws: BenchError.notLoopback(url)) {
+            _ = try await BenchRunner.run(.fanout, options: options)
+        }
+        #expect(throws: (any Error).self) { try BenchCommand.parse(["fanout", "--url", url]) }
+    }
+
+    @Test("loopback URLs are accepted; TLS and other schemes are not")
+    func parsesLoopbackURLs() throws {
+        let plain = try BenchTarget(url: "ws://127.0.0.1:8080/ws")
+        #expect(plain.host == "127.0.0.1" && plain.port == 8080 && plain.pathAndQuery == "/ws")
+        #expect(try BenchTarget(url: "ws://localhost:9000/chat?x=1").host == "127.0.0.1")
+        #expect(try BenchTarget(url: "ws://localhost:9000/chat?x=1").requestTarget(token: "a.b.c") == "/chat?x=1&token=a.b.c")
+        #expect(try BenchTarget(url: "ws://[::1]:8080/ws").host == "::1")
+        #expect(throws: BenchError.self) { try BenchTarget(url: "wss://127.0.0.1:8443/ws") }
+        #expect(throws: BenchError.self) { try BenchTarget(url: "ftp://127.0.0.1/ws") }
+        #expect(throws: BenchError.self) { try BenchTarget(url: "not a url") }
+    }
+
+    @Test("frames: a masked message.send parses back; envelopes are classified without decoding")
+    func framesAndScanning() throws {
+        let encoder = MessageSendEncoder(room: "r1", payloadBytes: 100)
+        var buffer = ByteBuffer()
+        encoder.write(sentAtNanos: 1_700_000_000_123_456_789, id: 42, maskKey: 0xA1B2_C3D4, into: &buffer)
+        let text = try buffer.withUnsafeReadableBytes { bytes -> String in
+            let frame = try #require(try FrameParser.parse(bytes))
+            #expect(frame.fin && frame.opcode == FrameParser.text && frame.totalLength == bytes.count)
+            var payload = Array(bytes[frame.payloadOffset..<frame.totalLength])
+            payload.withUnsafeMutableBytes { FrameWriter.mask($0, key: try! #require(frame.maskKey)) }
+            return String(decoding: payload, as: UTF8.self)
+        }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["event"] as? String == "message.send")
+        #expect(object["id"] as? String == "m42")
+        let content = try #require((object["data"] as? [String: Any])?["content"] as? String)
+        #expect(content.hasPrefix("ts=1700000000123456789 "))
+        #expect(content.utf8.count == 100)
+
+        func kind(_ text: String) -> MessageScanner.Kind {
+            Array(text.utf8).withUnsafeBytes { MessageScanner.classify($0) }
+        }
+        #expect(kind(#"{"event":"message.new","room":"r1","eid":"e:1","data":{"room":"r1","from":"u","content":"ts=123 xx","ts":5}}"#) == .delivery(sentAtNanos: 123))
+        #expect(kind(#"{"room":"r1","event":"message.new","data":{"content":"ts=77 x"}}"#) == .delivery(sentAtNanos: 77))
+        #expect(kind(#"{"event":"message.new","data":{"content":"hello"}}"#) == .delivery(sentAtNanos: nil))
+        #expect(kind(#"{"event":"message.new","data":{"from":"a=b","content":"ts=9 x"}}"#) == .delivery(sentAtNanos: 9))
+        #expect(kind(#"{"event":"ack","id":"q1"}"#) == .ack)
+        #expect(kind(#"{"event":"error","id":"q1","data":{"code":"forbidden"}}"#) == .error)
+        #expect(kind(#"{"event":"presence.join","room":"r1","data":{"user":"u"}}"#) == .other)
+    }
+}
