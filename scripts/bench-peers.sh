@@ -37,5 +37,6 @@ chmod -R u+w "$BENCH_WORK"
 "$BENCH_WORK/run-peers.sh" "$@"
 
 RUN=$(ls -1d "$BENCH_WORK"/results/2*/ | sort | tail -n 1)
+export SWITCHBOARD_COMMIT=${SWITCHBOARD_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD)}
 python3 "$ROOT/scripts/performance-report.py" "$RUN" "$BENCH_WORK/summarize.py" "$*" > "$ROOT/docs/performance.md"
 echo "[bench-peers] wrote docs/performance.md from $RUN" >&2

@@ -56,6 +56,8 @@ def main():
           "the server pinned to CPU 0 and the Go load generator to CPU 1. Do not edit by hand: rerun the script.\n")
     print(f"- Run: `{os.path.basename(run.rstrip('/'))}`; command: `scripts/bench-peers.sh {targets}`".rstrip() +
           (f" with `LOADGEN_ARGS={os.environ['LOADGEN_ARGS']!r}`" if os.environ.get("LOADGEN_ARGS") else "") + "\n")
+    if os.environ.get("SWITCHBOARD_COMMIT"):
+        print(f"- Switchboard: release build of commit `{os.environ['SWITCHBOARD_COMMIT']}`\n")
     print("- Machine and versions:\n")
     print("```\n" + env.strip() + "\n```\n")
     print("## Results\n")
