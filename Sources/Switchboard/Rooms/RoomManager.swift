@@ -37,15 +37,19 @@ public final class RoomManager: Sendable {
             return EventID(epoch: epoch, offset: lastOffset)
         }
 
-        /// Hands `frame` to every loop with members; called under the lock so that events of one
-        /// room are queued on every loop in event-id order.
-        func dispatch(_ frame: ByteBuffer, except: Socket?) {
+        /// Hands the frame to every loop with members; called under the lock so that events of
+        /// one room are queued on every loop in event-id order. The frame is built once, and not
+        /// at all when the only member is the sender.
+        func dispatch(except: Socket?, _ makeFrame: () -> ByteBuffer) {
+            var frame: ByteBuffer?
             for group in groups {
                 // A loop whose only member is the sender has nothing to do: skip the hop.
                 if let except, group.members.count == 1, group.members[0] === except { continue }
+                let built = frame ?? makeFrame()
+                frame = built
                 let members = group.members
                 let hub = group.hub
-                hub.eventLoop.execute { hub.deliver(frame, to: members, except: except) }
+                hub.eventLoop.execute { hub.deliver(built, to: members, except: except) }
             }
         }
     }
@@ -157,8 +161,9 @@ public final class RoomManager: Sendable {
         data.writeJSONString(user)
         data.writeInteger(UInt8(ascii: "}"))
         let header = OutboundMessage.Header(event: event, room: name, eventID: room.nextEventID())
-        let frame = data.withUnsafeReadableBytes { OutboundMessage.frame(header, dataJSON: $0, allocator: allocator) }
-        room.dispatch(frame, except: except)
+        room.dispatch(except: except) {
+            data.withUnsafeReadableBytes { OutboundMessage.frame(header, dataJSON: $0, allocator: allocator) }
+        }
     }
 
     // MARK: broadcast
@@ -175,12 +180,11 @@ public final class RoomManager: Sendable {
     @discardableResult
     func broadcast(room name: String, event: String, dataJSON: UnsafeRawBufferPointer, except: Socket?) -> EventID? {
         state.withLockedValue { state -> EventID? in
-            guard var room = state.rooms.removeValue(forKey: name) else { return nil }
-            let eventID = room.nextEventID()
-            let header = OutboundMessage.Header(event: event, room: name, eventID: eventID)
-            let frame = OutboundMessage.frame(header, dataJSON: dataJSON, allocator: Self.allocator)
-            room.dispatch(frame, except: except)
-            state.rooms[name] = room
+            // Mutated in place (optional chaining), so the room's arrays are not copied.
+            guard let eventID = state.rooms[name]?.nextEventID() else { return nil }
+            state.rooms[name]?.dispatch(except: except) {
+                OutboundMessage.frame(OutboundMessage.Header(event: event, room: name, eventID: eventID), dataJSON: dataJSON, allocator: Self.allocator)
+            }
             return eventID
         }
     }
@@ -188,9 +192,9 @@ public final class RoomManager: Sendable {
     /// A broadcast that is not part of the room's history (typing notices): no event id.
     func broadcastEphemeral(room name: String, event: String, dataJSON: UnsafeRawBufferPointer, except: Socket?) {
         state.withLockedValue { state in
-            guard let room = state.rooms[name] else { return }
-            let header = OutboundMessage.Header(event: event, room: name)
-            room.dispatch(OutboundMessage.frame(header, dataJSON: dataJSON, allocator: Self.allocator), except: except)
+            state.rooms[name]?.dispatch(except: except) {
+                OutboundMessage.frame(OutboundMessage.Header(event: event, room: name), dataJSON: dataJSON, allocator: Self.allocator)
+            }
         }
     }
 
