@@ -203,11 +203,9 @@ struct JSONScanner {
             index += 1
         } else {
             while true {
-                guard reader[index] == JSONByte.quote, let key = reader.scanString(at: index) else { return .notJSON }
+                guard let (key, valueIndex) = reader.memberKey(at: index) else { return .notJSON }
                 let name = reader.envelopeKey(key)
-                index = reader.skipWhitespace(from: key.end)
-                guard reader[index] == JSONByte.colon else { return .notJSON }
-                index = reader.skipWhitespace(from: index + 1)
+                index = valueIndex
 
                 let valueStart = index
                 let value: MemberValue
@@ -227,14 +225,12 @@ struct JSONScanner {
                 default: break
                 }
 
-                index = reader.skipWhitespace(from: index)
-                if reader[index] == JSONByte.comma {
-                    index = reader.skipWhitespace(from: index + 1)
-                } else if reader[index] == JSONByte.closeBrace {
-                    index += 1
+                guard let next = reader.memberEnd(after: index) else { return .notJSON }
+                if case .next(let keyIndex) = next {
+                    index = keyIndex
+                } else if case .end(let pastObject) = next {
+                    index = pastObject
                     break
-                } else {
-                    return .notJSON
                 }
             }
         }
@@ -276,10 +272,8 @@ struct JSONScanner {
             index += 1
         } else {
             while true {
-                guard reader[index] == JSONByte.quote, let key = reader.scanString(at: index) else { return nil }
-                index = reader.skipWhitespace(from: key.end)
-                guard reader[index] == JSONByte.colon else { return nil }
-                index = reader.skipWhitespace(from: index + 1)
+                guard let (key, valueIndex) = reader.memberKey(at: index) else { return nil }
+                index = valueIndex
 
                 let value: FlatObject.Value
                 let start = index
@@ -305,14 +299,12 @@ struct JSONScanner {
                 }
                 members.append(FlatObject.Member(key: reader.string(key), value: value))
 
-                index = reader.skipWhitespace(from: index)
-                if reader[index] == JSONByte.comma {
-                    index = reader.skipWhitespace(from: index + 1)
-                } else if reader[index] == JSONByte.closeBrace {
-                    index += 1
+                guard let next = reader.memberEnd(after: index) else { return nil }
+                if case .next(let keyIndex) = next {
+                    index = keyIndex
+                } else if case .end(let pastObject) = next {
+                    index = pastObject
                     break
-                } else {
-                    return nil
                 }
             }
         }
@@ -370,6 +362,32 @@ extension JSONScanner {
         /// The index after a leading UTF-8 byte order mark, if any.
         func skipBOM() -> Int {
             self[0] == 0xEF && self[1] == 0xBB && self[2] == 0xBF ? 3 : 0
+        }
+
+        /// Where an object member ends: at `,` (then the next key starts at the index) or at `}`
+        /// (the index is just past it).
+        enum MemberEnd {
+            case next(Int)
+            case end(Int)
+        }
+
+        /// Reads the `"key" :` of an object member at `index`: the key and where its value starts.
+        func memberKey(at index: Int) -> (key: ScannedString, valueIndex: Int)? {
+            guard self[index] == JSONByte.quote, let key = scanString(at: index) else { return nil }
+            let colon = skipWhitespace(from: key.end)
+            guard self[colon] == JSONByte.colon else { return nil }
+            return (key, skipWhitespace(from: colon + 1))
+        }
+
+        /// Reads what follows a member's value (which ended at `index`), or `nil` if it is neither
+        /// `,` nor `}`.
+        func memberEnd(after index: Int) -> MemberEnd? {
+            let index = skipWhitespace(from: index)
+            switch self[index] {
+            case JSONByte.comma: return .next(skipWhitespace(from: index + 1))
+            case JSONByte.closeBrace: return .end(index + 1)
+            default: return nil
+            }
         }
 
         /// The first index at or after `index` that is not JSON whitespace.
