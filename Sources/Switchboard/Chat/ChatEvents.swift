@@ -6,6 +6,11 @@ public struct ChatMessage: Codable, Sendable, ValidatablePayload, FlatDecodable 
     public let room: String
     public let content: String
 
+    public init(room: String, content: String) {
+        self.room = room
+        self.content = content
+    }
+
     init(flat: FlatObject) throws(EventError) {
         room = try flat.requiredString("room")
         content = try flat.requiredString("content")
@@ -21,7 +26,9 @@ public struct ChatMessage: Codable, Sendable, ValidatablePayload, FlatDecodable 
         if content.isEmpty {
             throw PayloadValidationError("content: must not be empty")
         }
-        if content.count > Self.maxContentLength {
+        // Counting characters walks grapheme clusters; a text with no more bytes than the limit
+        // cannot have more characters.
+        if content.utf8.count > Self.maxContentLength, content.count > Self.maxContentLength {
             throw PayloadValidationError("content: at most \(Self.maxContentLength) characters")
         }
     }
@@ -56,7 +63,7 @@ extension EventRouter {
             }
             let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
             var data = ByteBuffer()
-            data.reserveCapacity(48 + message.room.utf8.count + message.content.utf8.count + context.user.id.utf8.count)
+            data.reserveCapacity(64 + message.room.utf8.count + message.content.utf8.count + context.user.id.utf8.count)
             data.writeStaticString("{\"room\":")
             data.writeJSONString(message.room)
             data.writeStaticString(",\"from\":")
@@ -64,12 +71,13 @@ extension EventRouter {
             data.writeStaticString(",\"content\":")
             data.writeJSONString(message.content)
             data.writeStaticString(",\"ts\":")
-            data.writeString(String(timestamp))
+            data.writeJSONInteger(timestamp)
             data.writeInteger(UInt8(ascii: "}"))
             let eventID = data.withUnsafeReadableBytes {
                 context.rooms.broadcast(room: message.room, event: "message.new", dataJSON: $0, except: context.socket)
             }
             var ack = ByteBuffer()
+            ack.reserveCapacity(64 + (eventID?.epoch.utf8.count ?? 0))
             ack.writeStaticString("{\"eid\":")
             if let eventID {
                 ack.writeJSONString(eventID.description)
@@ -77,9 +85,9 @@ extension EventRouter {
                 ack.writeStaticString("null")
             }
             ack.writeStaticString(",\"ts\":")
-            ack.writeString(String(timestamp))
+            ack.writeJSONInteger(timestamp)
             ack.writeInteger(UInt8(ascii: "}"))
-            return Data(ack.readableBytesView)
+            return ack
         }
         onLoop("typing.start", as: TypingNotice.self) { notice, context in
             guard context.rooms.contains(context.socket, room: notice.room) else {

@@ -25,6 +25,10 @@ public enum RoomName {
         if byteCount > maximumByteCount {
             return "is \(byteCount) bytes long; at most \(maximumByteCount) bytes of UTF-8 are allowed"
         }
+        // Printable ASCII has no control or line-break character: skip the Unicode tables.
+        if name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            return nil
+        }
         for scalar in name.unicodeScalars {
             switch scalar.properties.generalCategory {
             case .control:

@@ -28,14 +28,14 @@ extension EventRouter {
                 }
             } else {
                 onLoop("room.join", as: RoomPayload.self) { payload, context in
-                    try JSONEncoder().encode(Self.join(payload.room, context: context))
+                    try Self.encodeAck(Self.join(payload.room, context: context))
                 }
             }
         }
         if routes["room.leave"] == nil {
             onLoop("room.leave", as: RoomPayload.self) { payload, context in
                 let left = context.rooms.leave(context.socket, room: payload.room)
-                return try JSONEncoder().encode(LeaveResult(room: payload.room, left: left))
+                return try Self.encodeAck(LeaveResult(room: payload.room, left: left))
             }
         }
         if routes["room.members"] == nil {
@@ -43,12 +43,12 @@ extension EventRouter {
                 guard context.rooms.contains(context.socket, room: payload.room) else {
                     throw EventError.forbidden("not in room \(payload.room)")
                 }
-                return try JSONEncoder().encode(MembersResult(room: payload.room, members: context.rooms.members(of: payload.room)))
+                return try Self.encodeAck(MembersResult(room: payload.room, members: context.rooms.members(of: payload.room)))
             }
         }
         if routes["session.hello"] == nil {
             onLoop("session.hello", as: EmptyPayload.self) { _, context in
-                try JSONEncoder().encode(Self.hello(context))
+                try Self.encodeAck(Self.hello(context))
             }
         }
         if routes["presence.heartbeat"] == nil {

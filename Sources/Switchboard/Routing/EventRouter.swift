@@ -20,8 +20,9 @@ public struct EventRouter: Sendable {
     enum Route: Sendable {
         /// Decodes and validates on the event loop, then runs the handler in a task.
         case task(@Sendable (InboundPayload, JSONDecoder) throws -> Run)
-        /// Runs entirely on the event loop: for built-in handlers that never block.
-        case onLoop(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> Data?)
+        /// Runs entirely on the event loop: for built-in handlers that never block. The result is
+        /// the ack's `data` as JSON bytes.
+        case onLoop(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> ByteBuffer?)
     }
 
     /// Runs a binary message's handler with its header payload and bytes.
@@ -77,15 +78,45 @@ public struct EventRouter: Sendable {
     }
 
     /// Registers a handler that runs on the event loop itself (no task): it must not block.
-    mutating func onLoop<Payload: Decodable & Sendable>(
+    mutating func onLoop<Payload: FlatDecodable & Decodable & Sendable>(
         _ event: String,
         as payload: Payload.Type,
-        _ handler: @escaping @Sendable (Payload, EventContext) throws -> Data?
+        _ handler: @escaping @Sendable (Payload, EventContext) throws -> ByteBuffer?
     ) {
         routes[event] = .onLoop { data, context, decoder in
-            let payload = try Self.decodePayload(Payload.self, from: data, decoder: decoder)
+            try handler(try Self.decodeFlat(Payload.self, from: data, decoder: decoder), context)
+        }
+    }
+
+    /// ``onLoop(_:as:_:)-(_,_,(Payload,EventContext)->ByteBuffer?)`` for a payload that validates
+    /// itself: the overload is chosen at compile time, so the message path has no dynamic cast.
+    mutating func onLoop<Payload: FlatDecodable & ValidatablePayload & Decodable & Sendable>(
+        _ event: String,
+        as payload: Payload.Type,
+        _ handler: @escaping @Sendable (Payload, EventContext) throws -> ByteBuffer?
+    ) {
+        routes[event] = .onLoop { data, context, decoder in
+            let payload = try Self.decodeFlat(Payload.self, from: data, decoder: decoder)
+            try Self.validate(payload)
             return try handler(payload, context)
         }
+    }
+
+    /// Decodes a built-in payload: flat objects without `JSONDecoder`, anything else with it.
+    static func decodeFlat<Payload: FlatDecodable & Decodable>(
+        _ type: Payload.Type,
+        from data: InboundPayload,
+        decoder: JSONDecoder
+    ) throws(EventError) -> Payload {
+        if let object = data.flatObject, !object.hasNested {
+            return try Payload(flat: object)
+        }
+        return try decode(Payload.self, from: data, decoder: decoder)
+    }
+
+    /// `value` as JSON, for the ack of an ``onLoop(_:as:_:)`` handler.
+    static func encodeAck<Value: Encodable>(_ value: Value) throws -> ByteBuffer {
+        ByteBuffer(bytes: try JSONEncoder().encode(value))
     }
 
     /// Decodes an envelope's `data` (`{}` when absent) and validates it. Payloads that are
@@ -96,33 +127,41 @@ public struct EventRouter: Sendable {
         decoder: JSONDecoder
     ) throws(EventError) -> Payload {
         let payload: Payload
-        do {
-            if let flatType = Payload.self as? any FlatDecodable.Type, let object = data.flatObject, !object.hasNested,
-                let decoded = try flatType.init(flat: object) as? Payload
-            {
-                payload = decoded
-            } else {
-                payload = try decoder.decode(Payload.self, from: data.json)
+        if let flatType = Payload.self as? any FlatDecodable.Type, let object = data.flatObject, !object.hasNested {
+            guard let decoded = try flatType.init(flat: object) as? Payload else {
+                throw EventError(code: EventError.Code.invalidPayload, message: "data does not decode")
             }
-        } catch let error as EventError {
-            throw error
+            payload = decoded
+        } else {
+            payload = try decode(Payload.self, from: data, decoder: decoder)
+        }
+        if let validatable = payload as? any ValidatablePayload {
+            try validate(validatable)
+        }
+        return payload
+    }
+
+    private static func decode<Payload: Decodable>(_ type: Payload.Type, from data: InboundPayload, decoder: JSONDecoder) throws(EventError) -> Payload {
+        do {
+            return try decoder.decode(Payload.self, from: data.json)
         } catch let error as DecodingError {
             throw EventError(code: EventError.Code.invalidPayload, message: Self.describe(error))
         } catch {
             throw EventError(code: EventError.Code.invalidPayload, message: "data does not decode")
         }
-        if let validatable = payload as? any ValidatablePayload {
-            do {
-                try validatable.validate()
-            } catch let error as PayloadValidationError {
-                throw EventError(code: EventError.Code.validationFailed, message: error.message)
-            } catch let error as EventError {
-                throw error
-            } catch {
-                throw EventError(code: EventError.Code.validationFailed, message: "invalid data")
-            }
+    }
+
+    /// Runs a payload's own checks; their failures become `validation_failed`.
+    static func validate(_ payload: some ValidatablePayload) throws(EventError) {
+        do {
+            try payload.validate()
+        } catch let error as PayloadValidationError {
+            throw EventError(code: EventError.Code.validationFailed, message: error.message)
+        } catch let error as EventError {
+            throw error
+        } catch {
+            throw EventError(code: EventError.Code.validationFailed, message: "invalid data")
         }
-        return payload
     }
 
     /// A short description of a decoding failure, naming the field by its path under `data`.

@@ -126,6 +126,20 @@ enum MessageDispatcher {
         socket.deliver(OutboundMessage.frame(header, dataJSON: result, allocator: socket.channel.allocator))
     }
 
+    /// An ack for a message handled on the event loop.
+    static func reply(to socket: Socket, id: String?, result: ByteBuffer?) {
+        guard let id else { return }
+        let header = OutboundMessage.Header(event: "ack", id: id)
+        let allocator = socket.channel.allocator
+        let frame =
+            if let result {
+                result.withUnsafeReadableBytes { OutboundMessage.frame(header, dataJSON: $0, allocator: allocator) }
+            } else {
+                OutboundMessage.frame(header, dataJSON: nil as UnsafeRawBufferPointer?, allocator: allocator)
+            }
+        socket.deliver(frame)
+    }
+
     /// An error reply for a message that was not handled; invalid messages count against the socket.
     static func reject(_ socket: Socket, id: String?, _ error: EventError, switchboard: Switchboard) {
         socket.deliver(OutboundMessage.errorFrame(id: id, code: error.code, message: error.message, allocator: socket.channel.allocator))

@@ -11,6 +11,16 @@ enum OutboundMessage {
         var id: String? = nil
         var room: String? = nil
         var eventID: EventID? = nil
+
+        /// Bytes the envelope takes without `data`, unless a string needs escapes: enough to
+        /// build most frames without growing the buffer.
+        var encodedSize: Int {
+            var size = 20 + event.utf8.count  // {"event":"…","data":}
+            if let id { size += 8 + id.utf8.count }
+            if let room { size += 10 + room.utf8.count }
+            if let eventID { size += 30 + eventID.epoch.utf8.count }
+            return size
+        }
     }
 
     /// Encodes an app value as JSON (the one general-purpose encode of a send).
@@ -20,7 +30,7 @@ enum OutboundMessage {
 
     /// A text frame whose `data` is already-encoded JSON (or absent).
     static func frame(_ header: Header, dataJSON: UnsafeRawBufferPointer?, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = OutboundFrame.begin(allocator: allocator, payloadCapacity: 64 + (dataJSON?.count ?? 0))
+        var buffer = OutboundFrame.begin(allocator: allocator, payloadCapacity: header.encodedSize + (dataJSON?.count ?? 0))
         writeEnvelope(header, dataJSON: dataJSON, into: &buffer)
         OutboundFrame.finish(&buffer, opcode: .text)
         return buffer
@@ -64,7 +74,7 @@ enum OutboundMessage {
             buffer.writeStaticString(",\"eid\":\"")
             buffer.writeString(eventID.epoch)
             buffer.writeInteger(UInt8(ascii: ":"))
-            buffer.writeString(String(eventID.offset))
+            buffer.writeJSONInteger(eventID.offset)
             buffer.writeInteger(UInt8(ascii: "\""))
         }
         if let dataJSON {

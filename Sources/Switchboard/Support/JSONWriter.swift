@@ -5,13 +5,23 @@ import NIOCore
 extension ByteBuffer {
     /// Writes `value` as a JSON string literal, quotes included.
     mutating func writeJSONString(_ value: String) {
-        self.writeInteger(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { bytes in
+            // Most strings (ids, room names, chat text) need no escape: one copy, quotes included.
+            guard let firstEscape = bytes.firstIndex(where: Self.needsJSONEscape) else {
+                self.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count + 2) { target in
+                    target[0] = UInt8(ascii: "\"")
+                    UnsafeMutableRawBufferPointer(rebasing: target[1..<(bytes.count + 1)]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+                    target[bytes.count + 1] = UInt8(ascii: "\"")
+                    return bytes.count + 2
+                }
+                return
+            }
+            self.writeInteger(UInt8(ascii: "\""))
             var runStart = 0
-            for index in 0..<bytes.count {
+            for index in firstEscape..<bytes.count {
                 let byte = bytes[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                guard Self.needsJSONEscape(byte) else { continue }
                 if index > runStart {
                     self.writeBytes(UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
                 }
@@ -21,8 +31,45 @@ extension ByteBuffer {
             if runStart < bytes.count {
                 self.writeBytes(UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
             }
+            self.writeInteger(UInt8(ascii: "\""))
         }
-        self.writeInteger(UInt8(ascii: "\""))
+    }
+
+    /// Writes `value` as a JSON number, without making a `String` of it first.
+    mutating func writeJSONInteger(_ value: Int64) {
+        writeDecimal(value.magnitude, negative: value < 0)
+    }
+
+    /// Writes `value` as a JSON number, without making a `String` of it first.
+    mutating func writeJSONInteger(_ value: UInt64) {
+        writeDecimal(value, negative: false)
+    }
+
+    private mutating func writeDecimal(_ magnitude: UInt64, negative: Bool) {
+        var magnitude = magnitude
+        // 20 digits hold any UInt64, plus one for the sign.
+        self.writeWithUnsafeMutableBytes(minimumWritableBytes: 21) { target in
+            var digits = 0
+            repeat {
+                target[20 - digits] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                digits += 1
+            } while magnitude > 0
+            if negative {
+                target[20 - digits] = UInt8(ascii: "-")
+                digits += 1
+            }
+            let start = 21 - digits
+            if start > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: target[0..<digits]).copyMemory(from: UnsafeRawBufferPointer(rebasing: target[start..<21]))
+            }
+            return digits
+        }
+    }
+
+    @inline(__always)
+    private static func needsJSONEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 
     private mutating func writeJSONEscape(for byte: UInt8) {

@@ -38,19 +38,19 @@ struct InboundMessageAssembler {
         switch opcode {
         case .connectionClose, .ping, .pong:
             // NIO's decoder has already enforced the control-frame length and FIN rules.
-            return .control(opcode, frame.unmaskedData)
+            return .control(opcode, frame.unmaskedPayload)
         case .text, .binary:
             guard partial == nil else {
                 return .failure(code: CloseCode.protocolError, reason: "new message before the previous one finished")
             }
             if frame.fin {
-                return .message(opcode, frame.unmaskedData)
+                return .message(opcode, frame.unmaskedPayload)
             }
             guard maxFragments > 1 else {
                 return .failure(code: CloseCode.messageTooBig, reason: "too many fragments")
             }
             partialOpcode = opcode
-            partial = frame.unmaskedData
+            partial = frame.unmaskedPayload
             fragments = 1
             return .none
         case .continuation:
@@ -67,8 +67,7 @@ struct InboundMessageAssembler {
             }
             // Drop our reference first so the append below does not copy the buffer.
             partial = nil
-            var data = frame.unmaskedData
-            buffer.writeBuffer(&data)
+            frame.appendUnmaskedPayload(to: &buffer)
             fragments += 1
             if frame.fin {
                 reset()
