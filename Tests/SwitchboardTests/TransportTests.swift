@@ -67,6 +67,34 @@ struct TransportTests {
         }
     }
 
+    @Test("replies queued in the same loop turn as a protocol error leave before the Close frame, none after")
+    func repliesQueuedBeforeACloseLeaveFirst() async throws {
+        try await TestServers.with { server in
+            let client = try await server.open("alice")
+            // Three requests and a frame with a reserved bit, in one TCP write: the server handles
+            // all four in one read, so the acks are still queued when it closes.
+            var bytes: [UInt8] = []
+            for index in 0..<3 {
+                let message = #"{"event":"presence.heartbeat","id":"h\#(index)"}"#
+                bytes += TestFrameCodec.encode(opcode: 0x1, payload: Array(message.utf8), maskKey: TestFrameCodec.randomMaskKey())
+            }
+            bytes += TestFrameCodec.encode(rsv: 0x4, opcode: 0x1, payload: Array("{}".utf8), maskKey: TestFrameCodec.randomMaskKey())
+            bytes += TestFrameCodec.encode(opcode: 0x1, payload: Array(#"{"event":"presence.heartbeat","id":"late"}"#.utf8), maskKey: TestFrameCodec.randomMaskKey())
+            try await client.sendRaw(bytes)
+            for index in 0..<3 {
+                // nextJSON throws on a Close frame: the acks must come first.
+                let ack = try await client.nextJSON()
+                #expect(ack["event"]?.stringValue == "ack")
+                #expect(ack["id"]?.stringValue == "h\(index)")
+            }
+            let close = try await client.nextFrame()
+            #expect(close.opcode == TestFrame.close)
+            #expect(close.closeCode == 1002)
+            // Then TCP closes, with nothing (no ack of "late") after the Close frame.
+            await #expect(throws: TestClientError.self) { try await client.nextFrame() }
+        }
+    }
+
     @Test func clientThatNeverAnswersPingsIsClosed() async throws {
         var configuration = SwitchboardConfiguration()
         configuration.pingInterval = .milliseconds(100)

@@ -39,7 +39,8 @@ public final class Socket: @unchecked Sendable {
     var messagesIn: UInt32 = 0
     var messagesOut: UInt32 = 0
     var invalidScore: Int32 = 0
-    var needsFlush = false
+    /// Frames of this loop turn; the hub writes and flushes them at its end.
+    var pending: PendingFrames = .none
     var hubIndex = -1
     var closeCode: UInt16?
     var closeReason: String?
@@ -98,15 +99,25 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
-    /// On the loop: writes a complete frame without flushing; the hub flushes once per loop turn.
+    /// On the loop: queues a complete frame; the hub writes and flushes it at the end of the loop
+    /// turn, with any other frame queued for this connection in the same turn.
     func enqueue(_ frame: ByteBuffer) {
-        guard state == .open, let frameWriter else { return }
-        frameWriter.write(NIOAny(frame), promise: nil)
-        messagesOut &+= 1
-        if !needsFlush {
-            needsFlush = true
+        guard state == .open else { return }
+        if case .none = pending {
             hub.markNeedsFlush(self)
         }
+        pending.append(frame)
+        messagesOut &+= 1
+    }
+
+    /// On the loop: hands the queued frames to NIO and flushes them.
+    func flushPending() {
+        let frames = pending
+        pending = .none
+        // After our Close frame no data may follow (RFC 6455 §5.5.1): whatever was queued
+        // before it was flushed by closeOnLoop.
+        guard state == .open, let frameWriter else { return }
+        frames.write(to: frameWriter)
     }
 
     /// On the loop: writes and flushes a control frame through NIO's encoder.
@@ -120,6 +131,8 @@ public final class Socket: @unchecked Sendable {
     /// connection: Close frame, then TCP close).
     func closeOnLoop(code: UInt16, reason: String, waitForReply: Bool) {
         guard state == .open, let context else { return }
+        // Data queued in this turn goes out before the Close frame, never after it.
+        flushPending()
         state = .closing
         closeCode = code
         closeReason = reason

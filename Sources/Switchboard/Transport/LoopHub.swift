@@ -19,6 +19,7 @@ final class LoopHub: @unchecked Sendable {
 
     private var sockets: [Socket] = []
     private var needingFlush: [Socket] = []
+    private var flushing: [Socket] = []
     private var flushScheduled = false
     private var sweepTask: RepeatedTask?
 
@@ -91,8 +92,8 @@ final class LoopHub: @unchecked Sendable {
         needingFlush.append(socket)
     }
 
-    /// Flushes after the tasks already queued on this loop have run, so that several messages for
-    /// one connection leave in one `writev`.
+    /// Writes and flushes after the tasks already queued on this loop have run, so that several
+    /// messages for one connection leave in one `writev`.
     func scheduleFlush() {
         guard !flushScheduled, !needingFlush.isEmpty else { return }
         flushScheduled = true
@@ -101,12 +102,12 @@ final class LoopHub: @unchecked Sendable {
 
     private func flushAll() {
         flushScheduled = false
-        let sockets = needingFlush
-        needingFlush.removeAll(keepingCapacity: true)
-        for socket in sockets {
-            socket.needsFlush = false
-            socket.frameWriter?.flush()
+        // Swapped, not copied: the list is reused turn after turn without reallocating.
+        swap(&needingFlush, &flushing)
+        for socket in flushing {
+            socket.flushPending()
         }
+        flushing.removeAll(keepingCapacity: true)
     }
 
     // MARK: heartbeat

@@ -162,6 +162,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
             }
             replyCode = code
         }
+        // Data queued in this turn still goes out, ahead of our Close.
+        socket.flushPending()
         socket.state = .closing
         socket.closeCode = replyCode
         socket.closeReason = "closed by client"
