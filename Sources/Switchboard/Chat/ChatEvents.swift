@@ -62,8 +62,7 @@ extension EventRouter {
                 throw EventError.forbidden("not in room \(message.room)")
             }
             let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
-            var data = ByteBuffer()
-            data.reserveCapacity(64 + message.room.utf8.count + message.content.utf8.count + context.user.id.utf8.count)
+            var data = ByteBufferAllocator().buffer(capacity: 64 + message.room.utf8.count + message.content.utf8.count + context.user.id.utf8.count)
             data.writeStaticString("{\"room\":")
             data.writeJSONString(message.room)
             data.writeStaticString(",\"from\":")
@@ -76,11 +75,10 @@ extension EventRouter {
             let eventID = data.withUnsafeReadableBytes {
                 context.rooms.broadcast(room: message.room, event: "message.new", dataJSON: $0, except: context.socket)
             }
-            var ack = ByteBuffer()
-            ack.reserveCapacity(64 + (eventID?.epoch.utf8.count ?? 0))
+            var ack = ByteBufferAllocator().buffer(capacity: 64 + (eventID?.epoch.utf8.count ?? 0))
             ack.writeStaticString("{\"eid\":")
             if let eventID {
-                ack.writeJSONString(eventID.description)
+                ack.writeJSONEventID(eventID)
             } else {
                 ack.writeStaticString("null")
             }

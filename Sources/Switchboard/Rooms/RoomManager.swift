@@ -37,6 +37,13 @@ public final class RoomManager: Sendable {
             return EventID(epoch: epoch, offset: lastOffset)
         }
 
+        /// Assigns the next event id and hands the event's frame to every loop with members.
+        mutating func publish(except: Socket?, _ makeFrame: (EventID) -> ByteBuffer) -> EventID {
+            let eventID = nextEventID()
+            dispatch(except: except) { makeFrame(eventID) }
+            return eventID
+        }
+
         /// Hands the frame to every loop with members; called under the lock so that events of
         /// one room are queued on every loop in event-id order. The frame is built once, and not
         /// at all when the only member is the sender.
@@ -181,11 +188,9 @@ public final class RoomManager: Sendable {
     func broadcast(room name: String, event: String, dataJSON: UnsafeRawBufferPointer, except: Socket?) -> EventID? {
         state.withLockedValue { state -> EventID? in
             // Mutated in place (optional chaining), so the room's arrays are not copied.
-            guard let eventID = state.rooms[name]?.nextEventID() else { return nil }
-            state.rooms[name]?.dispatch(except: except) {
+            state.rooms[name]?.publish(except: except) { eventID in
                 OutboundMessage.frame(OutboundMessage.Header(event: event, room: name, eventID: eventID), dataJSON: dataJSON, allocator: Self.allocator)
             }
-            return eventID
         }
     }
 

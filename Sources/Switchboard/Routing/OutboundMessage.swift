@@ -71,11 +71,8 @@ enum OutboundMessage {
             buffer.writeJSONString(room)
         }
         if let eventID = header.eventID {
-            buffer.writeStaticString(",\"eid\":\"")
-            buffer.writeString(eventID.epoch)
-            buffer.writeInteger(UInt8(ascii: ":"))
-            buffer.writeJSONInteger(eventID.offset)
-            buffer.writeInteger(UInt8(ascii: "\""))
+            buffer.writeStaticString(",\"eid\":")
+            buffer.writeJSONEventID(eventID)
         }
         if let dataJSON {
             buffer.writeStaticString(",\"data\":")

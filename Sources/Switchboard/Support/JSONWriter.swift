@@ -35,6 +35,15 @@ extension ByteBuffer {
         }
     }
 
+    /// Writes an event id as a JSON string, `"<epoch>:<offset>"` (an epoch needs no escapes).
+    mutating func writeJSONEventID(_ eventID: EventID) {
+        self.writeInteger(UInt8(ascii: "\""))
+        self.writeString(eventID.epoch)
+        self.writeInteger(UInt8(ascii: ":"))
+        self.writeJSONInteger(eventID.offset)
+        self.writeInteger(UInt8(ascii: "\""))
+    }
+
     /// Writes `value` as a JSON number, without making a `String` of it first.
     mutating func writeJSONInteger(_ value: Int64) {
         writeDecimal(value.magnitude, negative: value < 0)
