@@ -19,6 +19,14 @@ enum EnvironmentDefault {
         return DurationArgument(argument: text) ?? DurationArgument(argument: fallback)!
     }
 
+    static func bool(_ name: String, _ fallback: Bool) -> Bool {
+        switch string(name)?.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: return fallback
+        }
+    }
+
     static func list(_ name: String) -> [String] {
         string(name).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
     }

@@ -34,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Concurrent connections per user (env SWITCHBOARD_MAX_CONNECTIONS_PER_USER).")
     var maxConnectionsPerUser: Int = EnvironmentDefault.int("SWITCHBOARD_MAX_CONNECTIONS_PER_USER", 5)
 
+    @Option(help: "Send presence.join/presence.leave to room members: true or false (env SWITCHBOARD_PRESENCE).")
+    var presence: Bool = EnvironmentDefault.bool("SWITCHBOARD_PRESENCE", true)
+
     func validate() throws {
         guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
     }
@@ -43,6 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
         transport.apply(to: &configuration)
         configuration.allowedOrigins = allowedOrigins
         configuration.maxConnectionsPerUser = maxConnectionsPerUser
+        configuration.presence = presence
         let logger = transport.makeLogger()
 
         let jwtSecret = self.jwtSecret ?? EnvironmentDefault.string("SWITCHBOARD_JWT_SECRET")

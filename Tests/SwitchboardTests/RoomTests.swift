@@ -16,6 +16,32 @@ struct RoomTests {
         return reply
     }
 
+    @Test("presence off: joins and leaves are not announced and take no event id")
+    func presenceOff() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.presence = false
+        try await TestServers.with(configuration: configuration) { server in
+            let alice = try await server.open("alice")
+            let bob = try await server.open("bob")
+            let carol = try await server.open("carol")
+            _ = try await Self.join(alice, "lobby")
+            _ = try await Self.join(bob, "lobby")
+            let carolJoin = try await Self.join(carol, "lobby")
+            #expect(carolJoin["data"]?["members"] == .array([.string("alice"), .string("bob"), .string("carol")]))
+            #expect(carolJoin["data"]?["eid"] == nil, "no event yet: joins took no event id")
+            _ = try await Self.request(carol, "room.leave", #"{"room":"lobby"}"#)
+            await carol.close()
+            // The first thing alice gets is bob's message, with the room's first offset.
+            let ack = try await Self.request(bob, "message.send", #"{"room":"lobby","content":"first"}"#)
+            let next = try await alice.nextJSON()
+            #expect(next["event"]?.stringValue == "message.new")
+            #expect(next["eid"] == ack["data"]?["eid"])
+            #expect(next["eid"]?.stringValue?.hasSuffix(":1") == true)
+            await alice.close()
+            await bob.close()
+        }
+    }
+
     @Test func joinBroadcastExceptAndPresence() async throws {
         try await TestServers.with { server in
             let alice = try await server.open("alice")

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
 import NIOWebSocket
 import Testing
 
@@ -73,5 +74,37 @@ struct WireEncodingTests {
         #expect(throws: PayloadValidationError.self) { try over.validate() }
         let overWide = ChatMessage(room: "r", content: String(repeating: "é", count: ChatMessage.maxContentLength + 1))
         #expect(throws: PayloadValidationError.self) { try overWide.validate() }
+    }
+
+    @Test("pending frames: one turn's frames reach NIO in order, small ones in one buffer, large ones as they are")
+    func pendingFramesKeepOrder() throws {
+        final class Probe: ChannelOutboundHandler {
+            typealias OutboundIn = ByteBuffer
+        }
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(Probe())
+        let writer = try channel.pipeline.syncOperations.context(handlerType: Probe.self)
+        func frame(_ byte: UInt8, _ count: Int) -> ByteBuffer { ByteBuffer(bytes: [UInt8](repeating: byte, count: count)) }
+        let small1 = frame(1, 100), small2 = frame(2, 100), small3 = frame(3, 50)
+        let large = frame(4, PendingFrames.largestCopied + 1)
+        let cases: [(frames: [ByteBuffer], writes: Int)] = [
+            ([small1], 1),
+            ([small1, small2, small3], 1),
+            ([small1, small2, large, small3], 3),
+            ([large, small1], 2),
+        ]
+        for (frames, writes) in cases {
+            var pending = PendingFrames.none
+            for frame in frames { pending.append(frame, writer: writer) }
+            pending.flush(to: writer)
+            var received: [ByteBuffer] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { received.append(buffer) }
+            #expect(received.count == writes)
+            var expected = ByteBuffer(), actual = ByteBuffer()
+            for frame in frames { expected.writeImmutableBuffer(frame) }
+            for buffer in received { actual.writeImmutableBuffer(buffer) }
+            #expect(actual == expected)
+        }
+        _ = try channel.finish()
     }
 }

@@ -38,6 +38,11 @@ public struct SwitchboardConfiguration: Sendable {
     public var outboundHighWaterMark: Int
     /// Longest `id` a client may put in an envelope, in UTF-8 bytes. Default 128.
     public var maxEnvelopeIDLength: Int
+    /// Whether the members of a room get `presence.join` when a user's first connection joins it
+    /// and `presence.leave` when the user's last one leaves. Default `true`. Turn it off where
+    /// members are many and passive (a live dashboard's viewers): each join is a message to every
+    /// member, so filling a room of N costs N² messages.
+    public var presence: Bool
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
@@ -54,7 +59,8 @@ public struct SwitchboardConfiguration: Sendable {
         allowedOrigins: [String] = [],
         roomsClaim: String? = "rooms",
         outboundHighWaterMark: Int = 1 << 20,
-        maxEnvelopeIDLength: Int = 128
+        maxEnvelopeIDLength: Int = 128,
+        presence: Bool = true
     ) {
         self.path = path
         self.maxMessageSize = maxMessageSize
@@ -70,5 +76,6 @@ public struct SwitchboardConfiguration: Sendable {
         self.roomsClaim = roomsClaim
         self.outboundHighWaterMark = outboundHighWaterMark
         self.maxEnvelopeIDLength = maxEnvelopeIDLength
+        self.presence = presence
     }
 }

@@ -1,44 +1,68 @@
 import NIOCore
 
-/// The frames written to one connection in the current loop turn, not yet handed to NIO.
+/// What one connection has been sent in the current loop turn and not yet flushed.
 ///
-/// Keeping them here until the end of the turn means a connection's NIO objects (its context,
-/// channel and pending-writes queue) are touched once per turn, in one write-and-flush, instead
-/// of once per frame and again to flush: on a broadcast to a thousand sockets the second pass
-/// over cold NIO state costs as much as the frames themselves.
+/// Frames wait here until the end of the turn and then go to NIO in one write-and-flush, so a
+/// connection's NIO objects (its context, channel and pending-writes queue) are touched once
+/// per turn, not once per frame and again to flush:
+/// - on a broadcast to a thousand sockets, a second pass over cold NIO state costs as much as
+///   the frames themselves;
+/// - under load, when one turn carries several frames for a socket, the small ones are copied
+///   into one buffer of the socket's own (a copy of a few hundred bytes is far cheaper than one
+///   more trip through the pipeline) and leave in one `write`.
 enum PendingFrames {
     case none
-    /// The usual case: one frame this turn.
+    /// One frame this turn, shared with its other recipients.
     case one(ByteBuffer)
-    /// Several frames for one connection in one turn, in order; they leave in one `writev`.
-    case many([ByteBuffer])
+    /// Several small frames this turn, copied one after the other into this socket's buffer.
+    case combined(ByteBuffer)
+    /// Frames already handed to NIO (after a large one), waiting for the flush.
+    case written
 
-    mutating func append(_ frame: ByteBuffer) {
+    /// Frames larger than this are not copied: they go to NIO as they are.
+    static let largestCopied = 4096
+
+    /// Adds `frame` after the others of this turn.
+    mutating func append(_ frame: ByteBuffer, writer: ChannelHandlerContext) {
         switch self {
         case .none:
             self = .one(frame)
         case .one(let first):
-            self = .many([first, frame])
-        case .many(var frames):
-            // Release our copy first so that the append does not copy the array.
+            if frame.readableBytes > Self.largestCopied || first.readableBytes > Self.largestCopied {
+                writer.write(NIOAny(first), promise: nil)
+                writer.write(NIOAny(frame), promise: nil)
+                self = .written
+                return
+            }
+            var combined = writer.channel.allocator.buffer(capacity: max(512, 4 * (first.readableBytes + frame.readableBytes)))
+            combined.writeImmutableBuffer(first)
+            combined.writeImmutableBuffer(frame)
+            self = .combined(combined)
+        case .combined(var combined):
+            if frame.readableBytes > Self.largestCopied {
+                writer.write(NIOAny(combined), promise: nil)
+                writer.write(NIOAny(frame), promise: nil)
+                self = .written
+                return
+            }
+            // Released first, so that the buffer is unique and the append does not copy it.
             self = .none
-            frames.append(frame)
-            self = .many(frames)
+            combined.writeImmutableBuffer(frame)
+            self = .combined(combined)
+        case .written:
+            writer.write(NIOAny(frame), promise: nil)
         }
     }
 
-    /// Writes the frames to `context` and flushes.
-    func write(to context: ChannelHandlerContext) {
+    /// Sends what this turn queued.
+    func flush(to writer: ChannelHandlerContext) {
         switch self {
         case .none:
             return
-        case .one(let frame):
-            context.writeAndFlush(NIOAny(frame), promise: nil)
-        case .many(let frames):
-            for frame in frames {
-                context.write(NIOAny(frame), promise: nil)
-            }
-            context.flush()
+        case .one(let frame), .combined(let frame):
+            writer.writeAndFlush(NIOAny(frame), promise: nil)
+        case .written:
+            writer.flush()
         }
     }
 }

@@ -102,11 +102,11 @@ public final class Socket: @unchecked Sendable {
     /// On the loop: queues a complete frame; the hub writes and flushes it at the end of the loop
     /// turn, with any other frame queued for this connection in the same turn.
     func enqueue(_ frame: ByteBuffer) {
-        guard state == .open else { return }
+        guard state == .open, let frameWriter else { return }
         if case .none = pending {
             hub.markNeedsFlush(self)
         }
-        pending.append(frame)
+        pending.append(frame, writer: frameWriter)
         messagesOut &+= 1
     }
 
@@ -117,7 +117,7 @@ public final class Socket: @unchecked Sendable {
         // After our Close frame no data may follow (RFC 6455 §5.5.1): whatever was queued
         // before it was flushed by closeOnLoop.
         guard state == .open, let frameWriter else { return }
-        frames.write(to: frameWriter)
+        frames.flush(to: frameWriter)
     }
 
     /// On the loop: writes and flushes a control frame through NIO's encoder.

@@ -63,7 +63,7 @@ public final class Switchboard: Sendable {
         self.memberships = memberships
         self.authorizeJoin = authorizeJoin
         self.logger = logger
-        self.rooms = RoomManager(logger: logger)
+        self.rooms = RoomManager(logger: logger, presence: configuration.presence)
         self.limiter = UserConnectionLimiter(limit: configuration.maxConnectionsPerUser)
     }
 

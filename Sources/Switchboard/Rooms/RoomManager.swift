@@ -12,6 +12,7 @@ import NIOCore
 public final class RoomManager: Sendable {
     private let state = NIOLockedValueBox(State())
     private let logger: Logger
+    private let announcesPresence: Bool
 
     private struct State: Sendable {
         var rooms: [String: Room] = [:]
@@ -69,16 +70,19 @@ public final class RoomManager: Sendable {
         public let position: EventID?
     }
 
-    init(logger: Logger) {
+    init(logger: Logger, presence: Bool = true) {
         self.logger = logger
+        self.announcesPresence = presence
     }
 
     // MARK: membership
 
     /// Adds `socket` to `room`, creating the room if needed. When it is the user's first socket in
-    /// the room, the other members get `presence.join` `{"user": id}`.
+    /// the room, the other members get `presence.join` `{"user": id}` (unless
+    /// ``SwitchboardConfiguration/presence`` is off).
     @discardableResult
     public func join(_ socket: Socket, room name: String) -> JoinResult {
+        let announcesPresence = self.announcesPresence
         let result = state.withLockedValue { state -> JoinResult in
             if socket.joinedRooms.contains(name) {
                 let room = state.rooms[name]
@@ -93,7 +97,7 @@ public final class RoomManager: Sendable {
             socket.joinedRooms.append(name)
             let userSockets = room.socketsPerUser[socket.user.id, default: 0] + 1
             room.socketsPerUser[socket.user.id] = userSockets
-            if userSockets == 1 {
+            if userSockets == 1, announcesPresence {
                 Self.announce("presence.join", user: socket.user.id, in: &room, name: name, except: socket, allocator: socket.channel.allocator)
             }
             let position = Self.position(of: room)
@@ -107,11 +111,12 @@ public final class RoomManager: Sendable {
     }
 
     /// Removes `socket` from `room`. When it was the user's last socket there, the remaining
-    /// members get `presence.leave` `{"user": id}`. Returns whether it was a member.
+    /// members get `presence.leave` `{"user": id}` (unless ``SwitchboardConfiguration/presence`` is
+    /// off). Returns whether it was a member.
     @discardableResult
     public func leave(_ socket: Socket, room name: String) -> Bool {
         let left = state.withLockedValue { state in
-            Self.remove(socket, from: name, in: &state)
+            Self.remove(socket, from: name, in: &state, announcesPresence: announcesPresence)
         }
         if left {
             logger.info("room leave", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
@@ -125,7 +130,7 @@ public final class RoomManager: Sendable {
         let rooms = state.withLockedValue { state -> [String] in
             let rooms = socket.joinedRooms
             for name in rooms {
-                _ = Self.remove(socket, from: name, in: &state)
+                _ = Self.remove(socket, from: name, in: &state, announcesPresence: announcesPresence)
             }
             return rooms
         }
@@ -135,7 +140,7 @@ public final class RoomManager: Sendable {
         return rooms
     }
 
-    private static func remove(_ socket: Socket, from name: String, in state: inout State) -> Bool {
+    private static func remove(_ socket: Socket, from name: String, in state: inout State, announcesPresence: Bool) -> Bool {
         guard let joinedIndex = socket.joinedRooms.firstIndex(of: name), var room = state.rooms.removeValue(forKey: name) else {
             return false
         }
@@ -151,7 +156,7 @@ public final class RoomManager: Sendable {
             room.socketsPerUser[socket.user.id] = userSockets
         } else {
             room.socketsPerUser.removeValue(forKey: socket.user.id)
-            if !room.groups.isEmpty {
+            if !room.groups.isEmpty, announcesPresence {
                 announce("presence.leave", user: socket.user.id, in: &room, name: name, except: nil, allocator: socket.channel.allocator)
             }
         }
