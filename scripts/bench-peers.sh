@@ -6,6 +6,14 @@
 #   scripts/bench-peers.sh switchboard go-gorilla    # some targets (names as in run-peers.sh)
 #   QUICK=1 scripts/bench-peers.sh switchboard       # smoke run
 #   LOADGEN_ARGS="-reader epoll" scripts/bench-peers.sh switchboard go-gorilla
+#   EPOLL_SWEEP=0 scripts/bench-peers.sh             # without the second, epoll-reader sweep
+#
+# After a full run (no targets named), a second run repeats the sweep alone with the generator's
+# epoll reader (LOADGEN_ARGS="-reader epoll", ~10 min) for Switchboard and EPOLL_TARGETS (default:
+# the two fastest peers and raw-limit-batch), because the default reader reaches its own ceiling
+# first. Switchboard runs there with --presence false: that reader takes over each socket after
+# the join ack and drops whatever the server sent in between (the presence.join of later joiners),
+# which peers never send.
 #
 # Every knob of run-peers.sh (SCENARIOS, FANOUT_N, …) passes through. Servers listen on 127.0.0.1
 # only; the server is pinned to CPU 0 and the load generator to CPU 1 by run-peers.sh.
@@ -35,8 +43,16 @@ mkdir -p "$BENCH_WORK"
 cp -rT "$SHARED_BENCH" "$BENCH_WORK"
 chmod -R u+w "$BENCH_WORK"
 "$BENCH_WORK/run-peers.sh" "$@"
-
 RUN=$(ls -1d "$BENCH_WORK"/results/2*/ | sort | tail -n 1)
+
+EPOLL_RUN=
+if [ $# -eq 0 ] && [ "${EPOLL_SWEEP:-1}" = 1 ]; then
+    read -r -a epoll_targets <<<"${EPOLL_TARGETS:-go-gorilla node-ws raw-limit-batch}"
+    EXTRA_TARGETS="${EXTRA_TARGETS} --presence false" SCENARIOS=sweep SKIP_BUILD=1 LOADGEN_ARGS="-reader epoll" \
+        "$BENCH_WORK/run-peers.sh" switchboard "${epoll_targets[@]}"
+    EPOLL_RUN=$(ls -1d "$BENCH_WORK"/results/2*/ | sort | tail -n 1)
+fi
+
 export SWITCHBOARD_COMMIT=${SWITCHBOARD_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD)}
-python3 "$ROOT/scripts/performance-report.py" "$RUN" "$BENCH_WORK/summarize.py" "$*" > "$ROOT/docs/performance.md"
-echo "[bench-peers] wrote docs/performance.md from $RUN" >&2
+python3 "$ROOT/scripts/performance-report.py" "$RUN" "$BENCH_WORK/summarize.py" "$*" $EPOLL_RUN > "$ROOT/docs/performance.md"
+echo "[bench-peers] wrote docs/performance.md from $RUN ${EPOLL_RUN:+and $EPOLL_RUN}" >&2
