@@ -2,8 +2,8 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// The connections of one event loop: delivers broadcasts to them, flushes each dirty connection
-/// once per loop turn, and runs one heartbeat sweep for all of them (so an idle connection holds
+/// The connections of one event loop: delivers broadcasts to them, writes and flushes each
+/// connection with something to send once per loop turn, and runs one heartbeat sweep for all of them (so an idle connection holds
 /// no timer of its own).
 final class LoopHub: @unchecked Sendable {
     // @unchecked Sendable: `eventLoop` and the timer settings are immutable; every `var` is only
@@ -93,7 +93,7 @@ final class LoopHub: @unchecked Sendable {
     }
 
     /// Writes and flushes after the tasks already queued on this loop have run, so that several
-    /// messages for one connection leave in one `writev`.
+    /// messages for one connection leave in one write (see ``PendingFrames``).
     func scheduleFlush() {
         guard !flushScheduled, !needingFlush.isEmpty else { return }
         flushScheduled = true
