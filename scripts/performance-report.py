@@ -118,7 +118,7 @@ def epoll_rows(epoll_run, row):
     if sb and peers and sb.get("max_sustained_deliveries_per_s"):
         best = max(peers)
         mine = sb["max_sustained_deliveries_per_s"]
-        row("max sustained fan-out ≥ 2.5× best peer (epoll reader, run below)", mine, f"{best[1]} {best[0]:,.0f}", mine / best[0],
+        row("max sustained fan-out ≥ 2.5× best peer (epoll reader, run above)", mine, f"{best[1]} {best[0]:,.0f}", mine / best[0],
             "yes" if mine >= 2.5 * best[0] else "no")
 
 
