@@ -3,8 +3,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// The connections of one event loop: delivers broadcasts to them, writes and flushes each
-/// connection with something to send once per loop turn, and runs one heartbeat sweep for all of them (so an idle connection holds
-/// no timer of its own).
+/// connection with something to send once per loop turn, and runs one heartbeat sweep for all
+/// of them (so an idle connection holds no timer of its own).
 final class LoopHub: @unchecked Sendable {
     // @unchecked Sendable: `eventLoop` and the timer settings are immutable; every `var` is only
     // touched on `eventLoop`.
