@@ -130,14 +130,7 @@ enum MessageDispatcher {
     static func reply(to socket: Socket, id: String?, result: ByteBuffer?) {
         guard let id else { return }
         let header = OutboundMessage.Header(event: "ack", id: id)
-        let allocator = socket.channel.allocator
-        let frame =
-            if let result {
-                result.withUnsafeReadableBytes { OutboundMessage.frame(header, dataJSON: $0, allocator: allocator) }
-            } else {
-                OutboundMessage.frame(header, dataJSON: nil as UnsafeRawBufferPointer?, allocator: allocator)
-            }
-        socket.deliver(frame)
+        socket.deliver(OutboundMessage.frame(header, dataJSON: result, allocator: socket.channel.allocator))
     }
 
     /// An error reply for a message that was not handled; invalid messages count against the socket.

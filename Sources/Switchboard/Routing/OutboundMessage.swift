@@ -41,6 +41,11 @@ enum OutboundMessage {
         return dataJSON.withUnsafeBytes { frame(header, dataJSON: $0, allocator: allocator) }
     }
 
+    static func frame(_ header: Header, dataJSON: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard let dataJSON else { return frame(header, dataJSON: nil as UnsafeRawBufferPointer?, allocator: allocator) }
+        return dataJSON.withUnsafeReadableBytes { frame(header, dataJSON: $0, allocator: allocator) }
+    }
+
     static func frame<Data: Encodable>(event: String, data: Data, allocator: ByteBufferAllocator) throws -> ByteBuffer {
         frame(Header(event: event), dataJSON: try encodeData(data), allocator: allocator)
     }
