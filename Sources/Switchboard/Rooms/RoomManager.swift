@@ -82,7 +82,6 @@ public final class RoomManager: Sendable {
     /// ``SwitchboardConfiguration/presence`` is off).
     @discardableResult
     public func join(_ socket: Socket, room name: String) -> JoinResult {
-        let announcesPresence = self.announcesPresence
         let result = state.withLockedValue { state -> JoinResult in
             if socket.joinedRooms.contains(name) {
                 let room = state.rooms[name]

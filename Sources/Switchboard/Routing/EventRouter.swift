@@ -88,8 +88,8 @@ public struct EventRouter: Sendable {
         }
     }
 
-    /// ``onLoop(_:as:_:)-(_,_,(Payload,EventContext)->ByteBuffer?)`` for a payload that validates
-    /// itself: the overload is chosen at compile time, so the message path has no dynamic cast.
+    /// The same, for a payload that validates itself: the overload is chosen at compile time, so
+    /// the message path has no dynamic cast.
     mutating func onLoop<Payload: FlatDecodable & ValidatablePayload & Decodable & Sendable>(
         _ event: String,
         as payload: Payload.Type,

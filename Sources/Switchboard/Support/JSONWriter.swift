@@ -55,24 +55,26 @@ extension ByteBuffer {
     }
 
     private mutating func writeDecimal(_ magnitude: UInt64, negative: Bool) {
-        var magnitude = magnitude
-        // 20 digits hold any UInt64, plus one for the sign.
-        self.writeWithUnsafeMutableBytes(minimumWritableBytes: 21) { target in
-            var digits = 0
+        var digits = 1
+        var rest = magnitude / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        let length = digits + (negative ? 1 : 0)
+        // Digits are written from the last one back, straight into place.
+        self.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
+            var value = magnitude
+            var index = length - 1
             repeat {
-                target[20 - digits] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                digits += 1
-            } while magnitude > 0
+                target[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+                index -= 1
+            } while value > 0
             if negative {
-                target[20 - digits] = UInt8(ascii: "-")
-                digits += 1
+                target[0] = UInt8(ascii: "-")
             }
-            let start = 21 - digits
-            if start > 0 {
-                UnsafeMutableRawBufferPointer(rebasing: target[0..<digits]).copyMemory(from: UnsafeRawBufferPointer(rebasing: target[start..<21]))
-            }
-            return digits
+            return length
         }
     }
 
