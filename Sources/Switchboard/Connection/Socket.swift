@@ -7,7 +7,7 @@ import NIOWebSocket
 /// Handlers receive it in their ``EventContext``; ``RoomManager`` takes it to join, leave and
 /// exclude from broadcasts. Its methods may be called from any thread.
 public final class Socket: @unchecked Sendable {
-    // @unchecked Sendable: the `let` properties are immutable; `joinedRooms` is only touched under
+    // @unchecked Sendable: the `let` properties are immutable; `joinedRooms` and `departed` are only touched under
     // RoomManager's lock; every other `var` is confined to `eventLoop` (each access either runs on
     // it or hops to it first), which is how NIO channel handlers keep their own state.
 
@@ -22,6 +22,9 @@ public final class Socket: @unchecked Sendable {
 
     // Guarded by RoomManager's lock.
     var joinedRooms: [String] = []
+    /// Set when the connection has left every room for good (it ended): a join that completes
+    /// later (after an async authorization, say) must not add it back.
+    var departed = false
 
     // Confined to `eventLoop`.
     enum State { case open, closing, closed }

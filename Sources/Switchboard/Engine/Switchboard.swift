@@ -158,11 +158,21 @@ public final class Switchboard: Sendable {
 
     /// Takes over an upgraded channel whose pipeline has NIO's `WebSocketFrameEncoder` and
     /// `WebSocketFrameDecoder`: adds the connection handler. Call on the channel's event loop.
+    ///
+    /// From then on the connection handler owns the handshake's connection slot and gives it back
+    /// when the connection ends. If this throws (the channel closed in the meantime), the slot has
+    /// already been given back: do not call ``abandon(_:)`` for it.
     public func install(_ accepted: AcceptedHandshake, on channel: any Channel) throws {
         let hub = self.hub(for: channel.eventLoop)
         let socket = Socket(id: socketIDs.next(), user: accepted.user, channel: channel, hub: hub)
         let handler = WebSocketConnectionHandler(socket: socket, switchboard: self, accepted: accepted)
-        try channel.pipeline.syncOperations.addHandler(handler)
+        do {
+            try channel.pipeline.syncOperations.addHandler(handler)
+        } catch {
+            // No handler took the handshake over, so nothing else would release its slot.
+            abandon(accepted)
+            throw error
+        }
     }
 
     /// The NIO channel options a WebSocket connection should have: outbound byte accounting with

@@ -77,12 +77,16 @@ public final class RoomManager: Sendable {
 
     // MARK: membership
 
-    /// Adds `socket` to `room`, creating the room if needed. When it is the user's first socket in
+    /// Adds `socket` to `room`, creating the room if needed; does nothing (`joined` is `false`) for
+    /// a socket whose connection has ended. When it is the user's first socket in
     /// the room, the other members get `presence.join` `{"user": id}` (unless
     /// ``SwitchboardConfiguration/presence`` is off).
     @discardableResult
     public func join(_ socket: Socket, room name: String) -> JoinResult {
         let result = state.withLockedValue { state -> JoinResult in
+            if socket.departed {
+                return JoinResult(joined: false, position: nil)
+            }
             if socket.joinedRooms.contains(name) {
                 let room = state.rooms[name]
                 return JoinResult(joined: false, position: room.flatMap { Self.position(of: $0) })
@@ -123,10 +127,12 @@ public final class RoomManager: Sendable {
         return left
     }
 
-    /// Removes `socket` from every room it is in (on disconnect); returns those rooms.
+    /// Removes `socket` from every room it is in (on disconnect) and keeps it out: a later
+    /// ``join(_:room:)`` of it does nothing. Returns the rooms it was in.
     @discardableResult
     public func leaveAll(_ socket: Socket) -> [String] {
         let rooms = state.withLockedValue { state -> [String] in
+            socket.departed = true
             let rooms = socket.joinedRooms
             for name in rooms {
                 _ = Self.remove(socket, from: name, in: &state, announcesPresence: announcesPresence)

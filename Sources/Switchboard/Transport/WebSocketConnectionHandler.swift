@@ -166,7 +166,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         socket.flushPending()
         socket.state = .closing
         socket.closeCode = replyCode
-        socket.closeReason = "closed by client"
+        socket.closeReason = Self.closedByClient
         var reply = channel.allocator.buffer(capacity: 2)
         reply.writeInteger(replyCode)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply))).whenComplete { _ in
@@ -203,10 +203,33 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             socket.closeOnLoop(code: CloseCode.goingAway, reason: "server shutting down", waitForReply: true)
+        } else if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed(context: context)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
     }
+
+    /// The client ended its side of TCP (FIN). The server runs with remote half-closure allowed
+    /// (Hummingbird's HTTP needs it), so this arrives as an event, not as a close: without this
+    /// handler the socket would hold its slot, rooms and presence until the heartbeat timeout.
+    /// Nothing more can arrive, so no Close frame is awaited: the connection ended abnormally
+    /// (1006) unless a close handshake was already under way.
+    private func inputClosed(context: ChannelHandlerContext) {
+        if socket.state == .closing, socket.closeReason == Self.closedByClient {
+            // The client's Close came first; our reply is being written and closes the channel.
+            return
+        }
+        if socket.state == .open {
+            socket.closeReason = "connection lost (TCP closed without a Close frame)"
+        }
+        // Queued frames are dropped: the peer that half-closed rarely reads, and a full close
+        // must not wait on it.
+        socket.pending = .none
+        context.close(promise: nil)
+    }
+
+    static let closedByClient = "closed by client"
 
     /// RFC 6455 §7.4: codes a peer may send.
     static func isValidCloseCode(_ code: UInt16) -> Bool {

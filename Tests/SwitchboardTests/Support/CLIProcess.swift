@@ -78,9 +78,24 @@ final class CLIProcess: @unchecked Sendable {
         }
     }
 
-    func terminate() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+    /// SIGTERM, then up to `grace` for the process to exit, then SIGKILL; waits (bounded) for the exit.
+    func terminate(grace: Duration = .seconds(5)) {
+        guard process.isRunning else { return }
+        process.terminate()
+        if !Self.waitForExit(process, within: grace) {
+            kill(process.processIdentifier, SIGKILL)
+            _ = Self.waitForExit(process, within: .seconds(5))
+        }
+    }
+
+    /// Polls until `process` has exited; `false` if it is still running after `timeout`.
+    private static func waitForExit(_ process: Process, within timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { return false }
+            usleep(10_000)
+        }
+        return true
     }
 
     deinit {

@@ -192,6 +192,11 @@ final class RawTCPClient: Sendable {
         return await connection.waitForEOF(deadline: deadline)
     }
 
+    /// Ends the client's sending side with a FIN; see ``TestTCPConnection/finish()``.
+    func finish() async throws {
+        try await connection.finish()
+    }
+
     /// Closes the connection (idempotent).
     func close() async {
         await connection.close()
@@ -418,6 +423,21 @@ final class TestTCPConnection: Sendable {
         inbound.markClosedLocally()
         channel.close(promise: nil)
         try? await channel.closeFuture.get()
+    }
+
+    /// Ends the sending side with a FIN (`shutdown(SHUT_WR)`), as a killed client or a plain
+    /// `socket.close()` does; the read side stays open, so what the server sends can still be read.
+    func finish() async throws {
+        try await channel.close(mode: .output).get()
+    }
+
+    /// Aborts the connection with an RST (SO_LINGER 0, then close).
+    func reset() async throws {
+        guard let options = channel as? any SocketOptionProvider else {
+            throw TestClientError.connectFailed("the channel has no socket options")
+        }
+        try await options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        await close()
     }
 }
 

@@ -506,6 +506,17 @@ final class TestWebSocketClient: Sendable {
         await connection.close()
     }
 
+    /// Ends TCP with a FIN and no Close frame (a killed process, a crashed app, most languages'
+    /// plain `close()`); frames the server sends can still be read.
+    func finishTCP() async throws {
+        try await connection.finish()
+    }
+
+    /// Aborts TCP with an RST and no Close frame.
+    func resetTCP() async throws {
+        try await connection.reset()
+    }
+
     // MARK: Internals
 
     private func nextFrame(deadline: NIODeadline, timeout: Duration) async throws -> TestFrame {
