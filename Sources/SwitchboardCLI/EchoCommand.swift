@@ -14,7 +14,7 @@ struct EchoCommand: AsyncParsableCommand {
         var configuration = SwitchboardConfiguration()
         transport.apply(to: &configuration)
         let logger = transport.makeLogger()
-        let switchboard = Switchboard.echo(configuration: configuration, logger: logger)
+        let switchboard = SwitchboardServer.echo(configuration: configuration, logger: logger)
         let host = transport.host
         let path = configuration.path
         try await StandaloneApplication.run(switchboard, host: host, port: transport.port, threads: transport.threads, logger: logger) { port in

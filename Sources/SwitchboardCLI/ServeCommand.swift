@@ -65,7 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         let memberships = try SQLiteMembershipStore(path: database)
         var router = EventRouter()
         router.addChatEvents()
-        let switchboard = Switchboard(
+        let switchboard = SwitchboardServer(
             configuration: configuration,
             authentication: .jwt(verifier),
             router: router,

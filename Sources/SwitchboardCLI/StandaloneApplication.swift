@@ -7,7 +7,7 @@ import SwitchboardHummingbird
 
 /// The Hummingbird app of `serve` and `echo`: `/healthz` plus the WebSocket endpoint on one port.
 enum StandaloneApplication {
-    static func run(_ switchboard: Switchboard, host: String, port: Int, threads: Int, logger: Logger, onStart: @escaping @Sendable (Int) -> Void) async throws {
+    static func run(_ switchboard: SwitchboardServer, host: String, port: Int, threads: Int, logger: Logger, onStart: @escaping @Sendable (Int) -> Void) async throws {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
         router.get("/healthz") { _, _ in

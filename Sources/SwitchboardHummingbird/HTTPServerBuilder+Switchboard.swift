@@ -13,7 +13,7 @@ extension HTTPServerBuilder {
     ///   - switchboard: the server that checks handshakes and runs the connections.
     ///   - http1: configuration of the plain HTTP connections (default: Hummingbird's, with request
     ///     headers limited to 16 KiB).
-    public static func switchboard(_ switchboard: Switchboard, http1: HTTP1Channel.Configuration = .switchboard) -> HTTPServerBuilder {
+    public static func switchboard(_ switchboard: SwitchboardServer, http1: HTTP1Channel.Configuration = .switchboard) -> HTTPServerBuilder {
         .init { responder in
             SwitchboardHTTPChannel(responder: responder, switchboard: switchboard, http1: http1)
         }

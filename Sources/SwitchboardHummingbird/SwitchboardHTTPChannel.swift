@@ -31,11 +31,11 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         public let channel: any Channel
     }
 
-    let switchboard: Switchboard
+    let switchboard: SwitchboardServer
     let http1: HTTP1Channel.Configuration
     public let responder: HTTPChannelHandler.Responder
 
-    public init(responder: @escaping HTTPChannelHandler.Responder, switchboard: Switchboard, http1: HTTP1Channel.Configuration = .switchboard) {
+    public init(responder: @escaping HTTPChannelHandler.Responder, switchboard: SwitchboardServer, http1: HTTP1Channel.Configuration = .switchboard) {
         self.switchboard = switchboard
         self.http1 = http1
         self.responder = Self.responder(responder, answeringUpgradesOn: switchboard.configuration.path)

@@ -19,7 +19,7 @@ func buildApplication(jwtSecret: String, port: Int = 8080) async throws -> some 
         guard context.rooms.contains(context.socket, room: message.room) else { throw EventError.forbidden("join first") }
         return try context.broadcast(to: message.room, event: "chat.message", data: ["from": context.user.id, "text": message.text])?.description
     }
-    let switchboard = Switchboard(authentication: .jwt(try await TokenVerifier(keys: [.hmacSecret(jwtSecret)])), router: events)
+    let switchboard = SwitchboardServer(authentication: .jwt(try await TokenVerifier(keys: [.hmacSecret(jwtSecret)])), router: events)
     let router = Router()
     router.get("/hello") { _, _ in "Hello" }  // the app's own routes keep working on the same port
     return Application(router: router, server: .switchboard(switchboard), configuration: .init(address: .hostname("127.0.0.1", port: port)))

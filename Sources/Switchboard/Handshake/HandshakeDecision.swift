@@ -7,7 +7,7 @@ public enum HandshakeDecision: Sendable {
 }
 
 /// A handshake that passed every check. It holds one of the user's connection slots: pass it to
-/// ``Switchboard/install(_:on:)`` once upgraded, or to ``Switchboard/abandon(_:)`` if the
+/// ``SwitchboardServer/install(_:on:)`` once upgraded, or to ``SwitchboardServer/abandon(_:)`` if the
 /// upgrade does not happen, so the slot is given back.
 public struct AcceptedHandshake: Sendable {
     /// The authenticated user.

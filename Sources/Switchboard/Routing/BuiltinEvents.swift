@@ -17,7 +17,7 @@ struct RoomPayload: Codable, Sendable, ValidatablePayload, FlatDecodable {
 
 extension EventRouter {
     /// Adds the events every Switchboard server answers, unless the app registered its own.
-    mutating func addBuiltinEvents(authorizeJoin: Switchboard.JoinAuthorizer?) {
+    mutating func addBuiltinEvents(authorizeJoin: SwitchboardServer.JoinAuthorizer?) {
         if routes["room.join"] == nil {
             if let authorizeJoin {
                 on("room.join", as: RoomPayload.self) { payload, context in

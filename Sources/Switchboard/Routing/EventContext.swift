@@ -5,8 +5,8 @@ import Logging
 public struct EventContext: Sendable {
     /// The connection the message arrived on.
     public let socket: Socket
-    /// The server, for its ``Switchboard/rooms`` and configuration.
-    public let switchboard: Switchboard
+    /// The server, for its ``SwitchboardServer/rooms`` and configuration.
+    public let switchboard: SwitchboardServer
     /// The client's envelope `id`, echoed in the ack or error reply.
     public let id: String?
 

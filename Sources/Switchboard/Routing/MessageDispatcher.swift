@@ -6,7 +6,7 @@ import NIOCore
 /// loop; only app handlers registered with ``EventRouter/on(_:as:_:)-(_,_,(Payload,EventContext)->Result)``
 /// leave it, in a task.
 enum MessageDispatcher {
-    static func text(_ payload: ByteBuffer, from socket: Socket, switchboard: Switchboard) {
+    static func text(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer) {
         guard case .events(let router) = switchboard.mode else {
             socket.deliver(OutboundFrame.make(opcode: .text, payload: payload, allocator: socket.channel.allocator))
             return
@@ -45,7 +45,7 @@ enum MessageDispatcher {
         }
     }
 
-    static func binary(_ payload: ByteBuffer, from socket: Socket, switchboard: Switchboard) {
+    static func binary(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer) {
         guard case .events(let router) = switchboard.mode else {
             socket.deliver(OutboundFrame.make(opcode: .binary, payload: payload, allocator: socket.channel.allocator))
             return
@@ -88,7 +88,7 @@ enum MessageDispatcher {
     private static func envelope(
         of message: UnsafeRawBufferPointer,
         socket: Socket,
-        switchboard: Switchboard,
+        switchboard: SwitchboardServer,
         badCode: String?
     ) -> (event: String, id: String?, data: Range<Int>?)? {
         switch JSONScanner.scanEnvelope(message) {
@@ -110,7 +110,7 @@ enum MessageDispatcher {
 
     /// Joins the rooms of the handshake. Nothing is sent: the server speaks first only when
     /// asked (`session.hello`), so a client's first read is always a reply it expects.
-    static func joinHandshakeRooms(_ socket: Socket, rooms: [String], switchboard: Switchboard) {
+    static func joinHandshakeRooms(_ socket: Socket, rooms: [String], switchboard: SwitchboardServer) {
         guard case .events = switchboard.mode else { return }
         for room in rooms {
             switchboard.rooms.join(socket, room: room)
@@ -134,7 +134,7 @@ enum MessageDispatcher {
     }
 
     /// An error reply for a message that was not handled; invalid messages count against the socket.
-    static func reject(_ socket: Socket, id: String?, _ error: EventError, switchboard: Switchboard) {
+    static func reject(_ socket: Socket, id: String?, _ error: EventError, switchboard: SwitchboardServer) {
         socket.deliver(OutboundMessage.errorFrame(id: id, code: error.code, message: error.message, allocator: socket.channel.allocator))
         switch error.code {
         case EventError.Code.badJSON, EventError.Code.badEnvelope, EventError.Code.unknownEvent,
@@ -152,7 +152,7 @@ enum MessageDispatcher {
         if socket.invalidScore > 0 { socket.invalidScore -= 1 }
     }
 
-    static func handlerFailed(_ socket: Socket, id: String?, event: String, error: any Error, switchboard: Switchboard) {
+    static func handlerFailed(_ socket: Socket, id: String?, event: String, error: any Error, switchboard: SwitchboardServer) {
         switchboard.logger.error("handler failed", metadata: ["socket": "\(socket.id)", "event": "\(event)", "error": "\(error)"])
         socket.deliver(OutboundMessage.errorFrame(id: id, code: EventError.Code.handlerFailed, message: "the handler failed", allocator: socket.channel.allocator))
     }
@@ -160,7 +160,7 @@ enum MessageDispatcher {
 
 extension MessageDispatcher {
     /// Runs an app handler in a task and sends its ack or error reply from there.
-    fileprivate static func run(_ handler: @escaping EventRouter.Run, _ context: EventContext, socket: Socket, id: String?, event: String, switchboard: Switchboard) {
+    fileprivate static func run(_ handler: @escaping EventRouter.Run, _ context: EventContext, socket: Socket, id: String?, event: String, switchboard: SwitchboardServer) {
         Task {
             do {
                 let result = try await handler(context)

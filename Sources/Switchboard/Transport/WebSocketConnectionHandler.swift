@@ -11,13 +11,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     typealias OutboundOut = WebSocketFrame
 
     let socket: Socket
-    let switchboard: Switchboard
+    let switchboard: SwitchboardServer
     /// The handshake, until the connection is open; only what must outlive it is kept after.
     private var handshake: AcceptedHandshake?
     private let holdsSlot: Bool
     private var registered = false
 
-    init(socket: Socket, switchboard: Switchboard, accepted: AcceptedHandshake) {
+    init(socket: Socket, switchboard: SwitchboardServer, accepted: AcceptedHandshake) {
         self.socket = socket
         self.switchboard = switchboard
         self.handshake = accepted

@@ -12,7 +12,7 @@ struct TestServer: Sendable {
     static let secret = "switchboard-test-secret-0123456789abcdef"
 
     let port: Int
-    let switchboard: Switchboard
+    let switchboard: SwitchboardServer
     let http: any TestClientProtocol
 
     /// An HS256 token for `subject`, signed with the server's secret.
@@ -57,17 +57,17 @@ enum TestServers {
         configuration: SwitchboardConfiguration = .init(),
         router: EventRouter = .chat,
         memberships: (any MembershipStore)? = nil,
-        authorizeJoin: Switchboard.JoinAuthorizer? = nil,
+        authorizeJoin: SwitchboardServer.JoinAuthorizer? = nil,
         echo: Bool = false,
         logger: Logger = TestServers.defaultLogger,
         _ body: @Sendable (TestServer) async throws -> Void
     ) async throws {
-        let switchboard: Switchboard
+        let switchboard: SwitchboardServer
         if echo {
             switchboard = .echo(configuration: configuration, logger: logger)
         } else {
             let verifier = try await TokenVerifier(keys: [.hmacSecret(TestServer.secret)])
-            switchboard = Switchboard(
+            switchboard = SwitchboardServer(
                 configuration: configuration,
                 authentication: .jwt(verifier),
                 router: router,

@@ -6,7 +6,7 @@ import NIOHTTP1
 
 /// A Switchboard server: handshake checks, connections, rooms and event routing, independent of
 /// any HTTP framework. `SwitchboardHummingbird` serves it on a Hummingbird app's port.
-public final class Switchboard: Sendable {
+public final class SwitchboardServer: Sendable {
     /// How handshakes are authenticated.
     public enum Authentication: Sendable {
         /// A JWT in `?token=` or `Authorization: Bearer`, verified before the upgrade.
@@ -80,8 +80,8 @@ public final class Switchboard: Sendable {
 
     /// A server that echoes every text and binary message on the same transport, limits and
     /// timers, without authentication: for RFC 6455 conformance suites.
-    public static func echo(configuration: SwitchboardConfiguration = .init(), logger: Logger = Logger(label: "switchboard")) -> Switchboard {
-        Switchboard(echoConfiguration: configuration, logger: logger)
+    public static func echo(configuration: SwitchboardConfiguration = .init(), logger: Logger = Logger(label: "switchboard")) -> SwitchboardServer {
+        SwitchboardServer(echoConfiguration: configuration, logger: logger)
     }
 
     // MARK: handshake
