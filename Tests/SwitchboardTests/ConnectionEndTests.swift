@@ -33,7 +33,7 @@ struct ConnectionEndTests {
             let leave = try await bob.next(event: "presence.leave")
             #expect(leave["room"]?.stringValue == "lobby")
             #expect(leave["data"]?["user"]?.stringValue == "alice")
-            #expect(server.switchboard.rooms.members(of: "lobby") == ["bob"])
+            #expect(try await server.switchboard.rooms.members(of: "lobby") == ["bob"])
             try await server.waitForConnections(1)
             #expect(server.switchboard.limiter.count(of: "alice") == 0)
             // The one slot alice has is free again.
@@ -80,7 +80,7 @@ struct ConnectionEndTests {
                 try await waitUntil("alice's slot given back") { server.switchboard.limiter.count(of: "alice") == 0 }
             }
             try await server.waitForConnections(1)
-            #expect(server.switchboard.rooms.members(of: "lobby") == ["bob"])
+            #expect(try await server.switchboard.rooms.members(of: "lobby") == ["bob"])
             let alice = try await server.open("alice")
             await alice.close()
             await bob.close()
@@ -136,7 +136,7 @@ struct ConnectionEndTests {
             socketBox.withLock { $0 = context.socket }
             asked.fire()
             try await release.wait("the test to release the join", timeout: .seconds(10))
-            let result = context.rooms.join(context.socket, room: "lobby")
+            let result = try await context.rooms.join(context.socket, room: "lobby")
             joined.withLock { $0 = result }
             answered.fire()
         }
@@ -151,7 +151,7 @@ struct ConnectionEndTests {
             try await answered.wait("the late join to return")
 
             #expect(joined.withLock { $0 }?.joined == false)
-            #expect(server.switchboard.rooms.members(of: "lobby") == ["bob"])
+            #expect(try await server.switchboard.rooms.members(of: "lobby") == ["bob"])
             let socket = try #require(socketBox.withLock { $0 })
             #expect(server.switchboard.rooms.rooms(of: socket).isEmpty)
             // Bob heard of no join: the next thing he gets is the answer to his own request.

@@ -17,7 +17,7 @@ func buildApplication(jwtSecret: String, port: Int = 8080) async throws -> some 
     var events = EventRouter()
     events.on("chat.send", as: SendMessage.self) { message, context in
         guard context.rooms.contains(context.socket, room: message.room) else { throw EventError.forbidden("join first") }
-        return try context.broadcast(to: message.room, event: "chat.message", data: ["from": context.user.id, "text": message.text])?.description
+        return try await context.broadcast(to: message.room, event: "chat.message", data: ["from": context.user.id, "text": message.text]).description
     }
     let switchboard = SwitchboardServer(authentication: .jwt(try await TokenVerifier(keys: [.hmacSecret(jwtSecret)])), router: events)
     let router = Router()

@@ -57,7 +57,7 @@ extension EventRouter {
     /// - `typing.start` `{room}`: the other members get `typing.start` `{room, from}`, without an
     ///   event id (it is not part of the room's history).
     public mutating func addChatEvents() {
-        onLoop("message.send", as: ChatMessage.self) { message, context in
+        onLoopReply("message.send", as: ChatMessage.self) { message, context in
             guard context.rooms.contains(context.socket, room: message.room) else {
                 throw EventError.forbidden("not in room \(message.room)")
             }
@@ -72,20 +72,22 @@ extension EventRouter {
             data.writeStaticString(",\"ts\":")
             data.writeJSONInteger(timestamp)
             data.writeInteger(UInt8(ascii: "}"))
-            let eventID = data.withUnsafeReadableBytes {
-                context.rooms.broadcast(room: message.room, event: "message.new", dataJSON: $0, except: context.socket)
-            }
-            var ack = ByteBufferAllocator().buffer(capacity: 64 + (eventID?.epoch.utf8.count ?? 0))
-            ack.writeStaticString("{\"eid\":")
-            if let eventID {
-                ack.writeJSONEventID(eventID)
-            } else {
-                ack.writeStaticString("null")
-            }
-            ack.writeStaticString(",\"ts\":")
-            ack.writeJSONInteger(timestamp)
-            ack.writeInteger(UInt8(ascii: "}"))
-            return ack
+            let publication = Publication(room: message.room, event: "message.new", dataJSON: data, origin: context.socket)
+            let published = context.rooms.publish(publication, on: context.socket.eventLoop)
+            return .later(
+                published.map { eventID in
+                    var ack = ByteBufferAllocator().buffer(capacity: 64 + (eventID?.epoch.utf8.count ?? 0))
+                    ack.writeStaticString("{\"eid\":")
+                    if let eventID {
+                        ack.writeJSONEventID(eventID)
+                    } else {
+                        ack.writeStaticString("null")
+                    }
+                    ack.writeStaticString(",\"ts\":")
+                    ack.writeJSONInteger(timestamp)
+                    ack.writeInteger(UInt8(ascii: "}"))
+                    return DeferredReply(data: ack)
+                })
         }
         onLoop("typing.start", as: TypingNotice.self) { notice, context in
             guard context.rooms.contains(context.socket, room: notice.room) else {
@@ -97,9 +99,8 @@ extension EventRouter {
             data.writeStaticString(",\"from\":")
             data.writeJSONString(context.user.id)
             data.writeInteger(UInt8(ascii: "}"))
-            data.withUnsafeReadableBytes {
-                context.rooms.broadcastEphemeral(room: notice.room, event: "typing.start", dataJSON: $0, except: context.socket)
-            }
+            let publication = Publication(room: notice.room, event: "typing.start", dataJSON: data, persistent: false, origin: context.socket)
+            _ = context.rooms.publish(publication, on: context.socket.eventLoop)
             return nil
         }
     }

@@ -43,6 +43,16 @@ public struct SwitchboardConfiguration: Sendable {
     /// members are many and passive (a live dashboard's viewers): each join is a message to every
     /// member, so filling a room of N costs N² messages.
     public var presence: Bool
+    /// How much room history the in-memory broker keeps and how far back clients may resume.
+    public var history: HistoryConfiguration
+    /// How long the client `id` of a handled event is remembered per user, so that a retry gets
+    /// the first reply again instead of running the handler twice. Default 10 minutes.
+    public var idempotencyWindow: Duration
+    /// Most remembered ids per user (the oldest are forgotten first). Default 1000.
+    public var idempotencyKeysPerUser: Int
+    /// Most app handlers (those that run in a task) one connection may have queued or running;
+    /// at the bound the server stops reading from that connection until one finishes. Default 16.
+    public var maxHandlersInFlight: Int
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
@@ -60,7 +70,11 @@ public struct SwitchboardConfiguration: Sendable {
         roomsClaim: String? = "rooms",
         outboundHighWaterMark: Int = 1 << 20,
         maxEnvelopeIDLength: Int = 128,
-        presence: Bool = true
+        presence: Bool = true,
+        history: HistoryConfiguration = .init(),
+        idempotencyWindow: Duration = .seconds(600),
+        idempotencyKeysPerUser: Int = 1000,
+        maxHandlersInFlight: Int = 16
     ) {
         self.path = path
         self.maxMessageSize = maxMessageSize
@@ -77,5 +91,9 @@ public struct SwitchboardConfiguration: Sendable {
         self.outboundHighWaterMark = outboundHighWaterMark
         self.maxEnvelopeIDLength = maxEnvelopeIDLength
         self.presence = presence
+        self.history = history
+        self.idempotencyWindow = idempotencyWindow
+        self.idempotencyKeysPerUser = idempotencyKeysPerUser
+        self.maxHandlersInFlight = maxHandlersInFlight
     }
 }

@@ -8,7 +8,7 @@ import NIOWebSocket
 /// exclude from broadcasts. Its methods may be called from any thread.
 public final class Socket: @unchecked Sendable {
     // @unchecked Sendable: the `let` properties are immutable; `joinedRooms` and `departed` are only touched under
-    // RoomManager's lock; every other `var` is confined to `eventLoop` (each access either runs on
+    // the RoomManager's lock for this socket; every other `var` is confined to `eventLoop` (each access either runs on
     // it or hops to it first), which is how NIO channel handlers keep their own state.
 
     /// This connection's id.
@@ -20,7 +20,7 @@ public final class Socket: @unchecked Sendable {
     let channel: any Channel
     let hub: LoopHub
 
-    // Guarded by RoomManager's lock.
+    // Guarded by the RoomManager's lock for this socket's list of rooms.
     var joinedRooms: [String] = []
     /// Set when the connection has left every room for good (it ended): a join that completes
     /// later (after an async authorization, say) must not add it back.
@@ -47,6 +47,9 @@ public final class Socket: @unchecked Sendable {
     var hubIndex = -1
     var closeCode: UInt16?
     var closeReason: String?
+    /// The rooms of the handshake (membership store, token claim), joined on the connection's first
+    /// message, so that a `session.hello` can resume them; `nil` once joined.
+    var pendingRooms: [String]?
 
     init(id: SocketID, user: AuthenticatedUser, channel: any Channel, hub: LoopHub) {
         self.id = id

@@ -34,6 +34,8 @@ public final class SwitchboardServer: Sendable {
     let mode: Mode
     let memberships: (any MembershipStore)?
     let authorizeJoin: JoinAuthorizer?
+    /// What `state.refresh` carries.
+    let snapshot: RoomSnapshot
     let limiter: UserConnectionLimiter
     let socketIDs = SocketIDGenerator()
     private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
@@ -45,7 +47,12 @@ public final class SwitchboardServer: Sendable {
     ///   - router: the app's event handlers; `room.join`, `room.leave`, `room.members` and
     ///     `presence.heartbeat` are added unless the router already handles them.
     ///   - memberships: rooms each user joins on connect (in addition to the token's rooms claim).
-    ///   - authorizeJoin: asked before `room.join`; `nil` allows every room.
+    ///   - authorizeJoin: asked before `room.join` and before a room in `session.hello`'s `resume`
+    ///     is joined; `nil` allows every room.
+    ///   - broker: positions, history and delivery of room events; `nil` for an
+    ///     ``InMemoryBroker`` with ``SwitchboardConfiguration/history``.
+    ///   - presence: who is in each room; `nil` for an ``InMemoryPresenceStore``.
+    ///   - snapshot: the `data` of `state.refresh`, sent instead of a replay that cannot be complete.
     ///   - logger: lifecycle at info level, messages at debug level.
     public init(
         configuration: SwitchboardConfiguration = .init(),
@@ -53,6 +60,9 @@ public final class SwitchboardServer: Sendable {
         router: EventRouter = EventRouter(),
         memberships: (any MembershipStore)? = nil,
         authorizeJoin: JoinAuthorizer? = nil,
+        broker: (any Broker)? = nil,
+        presence: (any PresenceStore)? = nil,
+        snapshot: RoomSnapshot = .none,
         logger: Logger = Logger(label: "switchboard")
     ) {
         self.configuration = configuration
@@ -63,7 +73,14 @@ public final class SwitchboardServer: Sendable {
         self.memberships = memberships
         self.authorizeJoin = authorizeJoin
         self.logger = logger
-        self.rooms = RoomManager(logger: logger, presence: configuration.presence)
+        self.snapshot = snapshot
+        self.rooms = RoomManager(
+            broker: broker ?? InMemoryBroker(configuration: configuration.history),
+            presence: presence ?? InMemoryPresenceStore(),
+            logger: logger,
+            announcesPresence: configuration.presence,
+            maxReplay: configuration.history.maxReplay
+        )
         self.limiter = UserConnectionLimiter(limit: configuration.maxConnectionsPerUser)
     }
 
@@ -74,7 +91,8 @@ public final class SwitchboardServer: Sendable {
         self.memberships = nil
         self.authorizeJoin = nil
         self.logger = logger
-        self.rooms = RoomManager(logger: logger)
+        self.snapshot = .none
+        self.rooms = RoomManager(broker: InMemoryBroker(configuration: configuration.history), presence: InMemoryPresenceStore(), logger: logger)
         self.limiter = UserConnectionLimiter(limit: .max)
     }
 

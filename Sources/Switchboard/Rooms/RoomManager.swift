@@ -2,256 +2,416 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
-/// Rooms of the local server: membership, presence and broadcast.
+/// The rooms of this node: which local connections are in which room, and the fan-out of every
+/// room event to them.
 ///
-/// Every method is thread-safe and synchronous. A broadcast encodes its JSON and WebSocket frame
-/// once, assigns the room's next ``EventID``, and hands the same bytes to each event loop that has
-/// members (one task per loop, not per recipient). Events of one room reach every member in
-/// event-id order.
-public final class RoomManager: Sendable {
-    private let state = NIOLockedValueBox(State())
+/// Positions, history and delivery between nodes belong to the ``Broker``; who is in a room,
+/// counted per user, to the ``PresenceStore``. The broker hands each event to ``deliver(_:)``
+/// framed once; it goes to each event loop with members as one task (not one per recipient), and
+/// every member receives a room's events in position order.
+///
+/// A connection joins a room through a short *recovery*: it is registered first, the broker is
+/// asked for the events after the client's position (or just for the position), and only then is
+/// it added to the room's fan-out, together with the events that arrived meanwhile (kept in the
+/// room's buffer, merged by position). So no event is lost, repeated or reordered between the
+/// history read and live delivery, whatever the broker's latency.
+///
+/// Rooms are spread over shards with a lock each, and a connection's own list of rooms is guarded
+/// by one of a set of striped locks: no lock is shared by all rooms.
+public final class RoomManager: BrokerSubscriber, Sendable {
+    /// The broker of this server's rooms.
+    public let broker: any Broker
+    /// Who is in each room.
+    public let presence: any PresenceStore
     private let logger: Logger
     private let announcesPresence: Bool
-
-    private struct State: Sendable {
-        var rooms: [String: Room] = [:]
-    }
+    private let maxReplay: Int
+    private let shards: [NIOLockedValueBox<[String: LocalRoom]>]
+    private let socketLocks: [NIOLock]
 
     /// The members of one event loop in one room.
-    private struct MemberGroup: Sendable {
+    struct MemberGroup: Sendable {
         let hub: LoopHub
         var members: [Socket]
     }
 
-    private struct Room: Sendable {
-        let epoch: String
-        var lastOffset: UInt64 = 0
+    /// A connection between registration and the end of its recovery. `generation` is the room's
+    /// buffer generation when it started: a different one at the end means the buffer overflowed
+    /// meanwhile and events were dropped from it.
+    struct Recovering: Sendable {
+        let socket: Socket
+        let generation: UInt64
+    }
+
+    struct LocalRoom: Sendable {
         var groups: [MemberGroup] = []
-        /// Sockets per user, for presence once per user.
-        var socketsPerUser: [String: Int] = [:]
+        var recovering: [Recovering] = []
+        /// Events delivered while some connection was recovering, in position order.
+        var buffer: [HistoryEntry] = []
+        var generation: UInt64 = 0
+        /// Connections in `groups` and in `recovering`.
+        var memberCount = 0
 
-        init(epoch: String) { self.epoch = epoch }
-
-        mutating func nextEventID() -> EventID {
-            lastOffset += 1
-            return EventID(epoch: epoch, offset: lastOffset)
-        }
-
-        /// Assigns the next event id and hands the event's frame to every loop with members.
-        mutating func publish(except: Socket?, _ makeFrame: (EventID) -> ByteBuffer) -> EventID {
-            let eventID = nextEventID()
-            dispatch(except: except) { makeFrame(eventID) }
-            return eventID
-        }
-
-        /// Hands the frame to every loop with members; called under the lock so that events of
-        /// one room are queued on every loop in event-id order. The frame is built once, and not
-        /// at all when the only member is the sender.
-        func dispatch(except: Socket?, _ makeFrame: () -> ByteBuffer) {
-            var frame: ByteBuffer?
+        /// Hands the frame to every loop with members but the origin; keeps it for recovering
+        /// connections. Called under the room's shard lock, in the room's position order.
+        mutating func dispatch(_ event: BrokerEvent, maxBuffered: Int) {
+            let except = event.origin
             for group in groups {
                 // A loop whose only member is the sender has nothing to do: skip the hop.
                 if let except, group.members.count == 1, group.members[0] === except { continue }
-                let built = frame ?? makeFrame()
-                frame = built
+                let frame = event.frame
                 let members = group.members
                 let hub = group.hub
-                hub.eventLoop.execute { hub.deliver(built, to: members, except: except) }
+                hub.eventLoop.execute { hub.deliver(frame, to: members, except: except) }
+            }
+            if !recovering.isEmpty, let position = event.position {
+                if buffer.count >= maxBuffered {
+                    // Bounded: the recoveries under way cannot complete in order any more.
+                    buffer = []
+                    generation &+= 1
+                } else {
+                    buffer.append(HistoryEntry(position: position, frame: event.frame))
+                }
             }
         }
-    }
 
-    /// What ``RoomManager/join(_:room:)`` did.
-    public struct JoinResult: Sendable {
-        /// `false` when the socket was already in the room.
-        public let joined: Bool
-        /// The room's latest event id after the join (`nil` for a room with no events yet).
-        public let position: EventID?
-    }
-
-    init(logger: Logger, presence: Bool = true) {
-        self.logger = logger
-        self.announcesPresence = presence
-    }
-
-    // MARK: membership
-
-    /// Adds `socket` to `room`, creating the room if needed; does nothing (`joined` is `false`) for
-    /// a socket whose connection has ended. When it is the user's first socket in
-    /// the room, the other members get `presence.join` `{"user": id}` (unless
-    /// ``SwitchboardConfiguration/presence`` is off).
-    @discardableResult
-    public func join(_ socket: Socket, room name: String) -> JoinResult {
-        let result = state.withLockedValue { state -> JoinResult in
-            if socket.departed {
-                return JoinResult(joined: false, position: nil)
-            }
-            if socket.joinedRooms.contains(name) {
-                let room = state.rooms[name]
-                return JoinResult(joined: false, position: room.flatMap { Self.position(of: $0) })
-            }
-            var room = state.rooms.removeValue(forKey: name) ?? Room(epoch: Self.makeEpoch())
-            if let index = room.groups.firstIndex(where: { $0.hub === socket.hub }) {
-                room.groups[index].members.append(socket)
+        mutating func addToGroup(_ socket: Socket) {
+            if let index = groups.firstIndex(where: { $0.hub === socket.hub }) {
+                groups[index].members.append(socket)
             } else {
-                room.groups.append(MemberGroup(hub: socket.hub, members: [socket]))
+                groups.append(MemberGroup(hub: socket.hub, members: [socket]))
             }
-            socket.joinedRooms.append(name)
-            let userSockets = room.socketsPerUser[socket.user.id, default: 0] + 1
-            room.socketsPerUser[socket.user.id] = userSockets
-            if userSockets == 1, announcesPresence {
-                Self.announce("presence.join", user: socket.user.id, in: &room, name: name, except: socket, allocator: socket.channel.allocator)
+        }
+
+        /// Removes `socket` from the fan-out or from the recovering; `false` if it was in neither.
+        mutating func remove(_ socket: Socket) -> Bool {
+            if let groupIndex = groups.firstIndex(where: { $0.hub === socket.hub }),
+                let index = groups[groupIndex].members.firstIndex(where: { $0 === socket })
+            {
+                groups[groupIndex].members.remove(at: index)
+                if groups[groupIndex].members.isEmpty { groups.remove(at: groupIndex) }
+                return true
             }
-            let position = Self.position(of: room)
-            state.rooms[name] = room
-            return JoinResult(joined: true, position: position)
+            if let index = recovering.firstIndex(where: { $0.socket === socket }) {
+                recovering.remove(at: index)
+                if recovering.isEmpty { buffer = [] }
+                return true
+            }
+            return false
         }
-        if result.joined {
-            logger.info("room join", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
-        }
-        return result
     }
 
-    /// Removes `socket` from `room`. When it was the user's last socket there, the remaining
+    init(broker: any Broker, presence: any PresenceStore, logger: Logger, announcesPresence: Bool = true, maxReplay: Int = 1000) {
+        self.broker = broker
+        self.presence = presence
+        self.logger = logger
+        self.announcesPresence = announcesPresence
+        self.maxReplay = max(maxReplay, 0)
+        self.shards = (0..<64).map { _ in NIOLockedValueBox([:]) }
+        self.socketLocks = (0..<64).map { _ in NIOLock() }
+        broker.attach(self)
+    }
+
+    private func shard(of room: String) -> NIOLockedValueBox<[String: LocalRoom]> {
+        var hasher = Hasher()
+        hasher.combine(room)
+        return shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(shards.count))]
+    }
+
+    /// Runs `body` with the lock that guards `socket`'s list of rooms.
+    private func withRoomList<Result>(of socket: Socket, _ body: () throws -> Result) rethrows -> Result {
+        let index = Int(UInt(bitPattern: ObjectIdentifier(socket).hashValue) % UInt(socketLocks.count))
+        return try socketLocks[index].withLock(body)
+    }
+
+    /// An event loop for work that has none of its own (a broadcast from app code, say).
+    private static var anyEventLoop: any EventLoop { MultiThreadedEventLoopGroup.singleton.any() }
+
+    // MARK: delivery (BrokerSubscriber)
+
+    /// Called by the broker, in position order per room: fans the event out to this node's members.
+    public func deliver(_ event: BrokerEvent) {
+        let maxBuffered = maxReplay
+        shard(of: event.room).withLockedValue { rooms in
+            // Mutated in place (optional chaining), so the room's arrays are not copied.
+            rooms[event.room]?.dispatch(event, maxBuffered: maxBuffered)
+        }
+    }
+
+    // MARK: joining
+
+    /// What a join did.
+    public struct JoinResult: Sendable {
+        public enum Status: Sendable, Equatable {
+            /// The connection is in the room now.
+            case joined
+            /// It was in the room already; nothing changed.
+            case alreadyMember
+            /// Its connection has ended: nothing was done.
+            case closed
+        }
+
+        public let status: Status
+        /// The room's position when the connection's delivery began: events after it reach the
+        /// connection live (`nil` when closed).
+        public let position: EventID?
+        /// Whether every event after the requested position was replayed (always `true` without a
+        /// position); `false` means the connection was sent `state.refresh` instead.
+        public let recovered: Bool
+
+        /// `false` when the connection was already in the room or has ended.
+        public var joined: Bool { status == .joined }
+    }
+
+    /// A join whose recovery has been read, to be finished on the connection's loop right after its
+    /// reply has been queued: ``finish(_:)`` sends the replay (or `state.refresh`) and the events
+    /// buffered meanwhile, and adds the connection to the room's fan-out.
+    struct PreparedJoin: Sendable {
+        let socket: Socket
+        let room: String
+        let result: JoinResult
+        let replay: [HistoryEntry]
+        /// The `state.refresh` frame, when not recovered.
+        let refresh: ByteBuffer?
+    }
+
+    /// Joins `socket` to `room`, replaying what it missed after `since` (or, when that cannot be
+    /// proven complete, sending `state.refresh` with `snapshot`'s data). When it is the user's first
+    /// connection in the room, the other members get `presence.join` `{"user": id}` (unless
+    /// ``SwitchboardConfiguration/presence`` is off). A socket whose connection ended is not joined.
+    @discardableResult
+    public func join(_ socket: Socket, room: String, since: EventID? = nil, snapshot: RoomSnapshot = .none) async throws -> JoinResult {
+        let prepared = try await socket.eventLoop.flatSubmit {
+            self.prepareJoin(socket, room: room, since: since, snapshot: snapshot)
+        }.get()
+        try await socket.eventLoop.submit { self.finish(prepared) }.get()
+        return prepared.result
+    }
+
+    /// On `socket`'s loop: registers the join and reads the recovery; see ``PreparedJoin``.
+    func prepareJoin(_ socket: Socket, room name: String, since: EventID?, snapshot: RoomSnapshot) -> EventLoopFuture<PreparedJoin> {
+        let eventLoop = socket.eventLoop
+        enum Registration { case added, already, closed }
+        let registration = withRoomList(of: socket) { () -> Registration in
+            if socket.departed { return .closed }
+            if socket.joinedRooms.contains(name) { return .already }
+            socket.joinedRooms.append(name)
+            return .added
+        }
+        switch registration {
+        case .closed:
+            return eventLoop.makeSucceededFuture(
+                PreparedJoin(socket: socket, room: name, result: JoinResult(status: .closed, position: nil, recovered: false), replay: [], refresh: nil))
+        case .already:
+            return broker.recover(name, after: nil, limit: 0, on: eventLoop).map { recovery in
+                PreparedJoin(
+                    socket: socket, room: name, result: JoinResult(status: .alreadyMember, position: recovery.current, recovered: true), replay: [], refresh: nil)
+            }
+        case .added:
+            break
+        }
+        let firstHere = shard(of: name).withLockedValue { rooms -> Bool in
+            var room = rooms.removeValue(forKey: name) ?? LocalRoom()
+            room.memberCount += 1
+            room.recovering.append(Recovering(socket: socket, generation: room.generation))
+            rooms[name] = room
+            return room.memberCount == 1
+        }
+        logger.info("room join", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
+        let subscribed = firstHere ? broker.subscribe(name, on: eventLoop) : eventLoop.makeSucceededVoidFuture()
+        let announcesPresence = self.announcesPresence
+        let maxReplay = self.maxReplay
+        return subscribed.flatMap {
+            self.presence.add(socket.user.id, to: name, on: eventLoop)
+        }.flatMap { firstOfUser -> EventLoopFuture<Void> in
+            guard firstOfUser, announcesPresence else { return eventLoop.makeSucceededVoidFuture() }
+            // Before the read: the joiner's ack position then covers its own presence.join.
+            return self.broker.publish(Self.presenceEvent("presence.join", user: socket.user.id, room: name, origin: socket), on: eventLoop).map { _ in }
+        }.flatMap {
+            self.broker.recover(name, after: since, limit: maxReplay, on: eventLoop)
+        }.flatMap { recovery -> EventLoopFuture<PreparedJoin> in
+            switch recovery {
+            case .recovered(let current, let events):
+                return eventLoop.makeSucceededFuture(
+                    PreparedJoin(
+                        socket: socket, room: name, result: JoinResult(status: .joined, position: current, recovered: true), replay: events, refresh: nil))
+            case .notRecoverable(let current):
+                return snapshot.data(for: name, socket: socket, broker: self.broker, on: eventLoop).map { data in
+                    let header = OutboundMessage.Header(event: "state.refresh", room: name, eventID: current)
+                    let frame = OutboundMessage.frame(header, dataJSON: data ?? ByteBuffer(staticString: "null"), allocator: socket.channel.allocator)
+                    return PreparedJoin(
+                        socket: socket, room: name, result: JoinResult(status: .joined, position: current, recovered: false), replay: [], refresh: frame)
+                }
+            }
+        }.flatMapError { error in
+            // Nothing of the join is left behind when the broker, the presence store or the
+            // snapshot failed.
+            _ = self.leaveNow(socket, room: name)
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    /// On the socket's loop, right after its reply was queued: the replay or `state.refresh`, then
+    /// the events buffered since the registration, then live delivery. All in this loop turn, so
+    /// no live event of the room (which arrives as a later task on this loop) gets ahead of them.
+    func finish(_ prepared: PreparedJoin) {
+        guard prepared.result.status == .joined, let position = prepared.result.position else { return }
+        let socket = prepared.socket
+        enum Outcome { case gone, overflowed, deliver([HistoryEntry]) }
+        let outcome = shard(of: prepared.room).withLockedValue { rooms -> Outcome in
+            guard var room = rooms.removeValue(forKey: prepared.room) else { return .gone }
+            defer { rooms[prepared.room] = room }
+            guard let index = room.recovering.firstIndex(where: { $0.socket === socket }) else { return .gone }
+            let generation = room.recovering[index].generation
+            room.recovering.remove(at: index)
+            let buffered = room.buffer.filter { $0.position.epoch == position.epoch && $0.position.offset > position.offset }
+            if room.recovering.isEmpty { room.buffer = [] }
+            guard generation == room.generation else {
+                // Events were dropped from the overflowing buffer: this connection cannot be
+                // brought up to date in order. It stays registered until its close removes it.
+                room.recovering.append(Recovering(socket: socket, generation: room.generation))
+                return .overflowed
+            }
+            room.addToGroup(socket)
+            return .deliver(buffered)
+        }
+        switch outcome {
+        case .gone:
+            return
+        case .overflowed:
+            logger.info("resume overflowed", metadata: ["room": "\(prepared.room)", "socket": "\(socket.id)"])
+            socket.closeOnLoop(code: CloseCode.tryAgainLater, reason: "room too busy to resume; reconnect", waitForReply: true)
+        case .deliver(let buffered):
+            if let refresh = prepared.refresh {
+                socket.enqueue(refresh)
+            } else {
+                for event in prepared.replay { socket.enqueue(event.frame) }
+            }
+            for event in buffered { socket.enqueue(event.frame) }
+            socket.hub.scheduleFlush()
+        }
+    }
+
+    // MARK: leaving
+
+    /// Removes `socket` from `room`. When it was the user's last connection there, the remaining
     /// members get `presence.leave` `{"user": id}` (unless ``SwitchboardConfiguration/presence`` is
     /// off). Returns whether it was a member.
     @discardableResult
     public func leave(_ socket: Socket, room name: String) -> Bool {
-        let left = state.withLockedValue { state in
-            Self.remove(socket, from: name, in: &state, announcesPresence: announcesPresence)
-        }
-        if left {
-            logger.info("room leave", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
-        }
-        return left
+        leaveNow(socket, room: name)
     }
 
-    /// Removes `socket` from every room it is in (on disconnect) and keeps it out: a later
-    /// ``join(_:room:)`` of it does nothing. Returns the rooms it was in.
+    @discardableResult
+    func leaveNow(_ socket: Socket, room name: String) -> Bool {
+        let wasMember = withRoomList(of: socket) { () -> Bool in
+            guard let index = socket.joinedRooms.firstIndex(of: name) else { return false }
+            socket.joinedRooms.remove(at: index)
+            return true
+        }
+        guard wasMember else { return false }
+        removeFromRoom(socket, name)
+        return true
+    }
+
+    /// Removes `socket` from every room it is in (on disconnect) and keeps it out: a later join of
+    /// it does nothing. Returns the rooms it was in.
     @discardableResult
     public func leaveAll(_ socket: Socket) -> [String] {
-        let rooms = state.withLockedValue { state -> [String] in
+        let rooms = withRoomList(of: socket) { () -> [String] in
             socket.departed = true
             let rooms = socket.joinedRooms
-            for name in rooms {
-                _ = Self.remove(socket, from: name, in: &state, announcesPresence: announcesPresence)
-            }
+            socket.joinedRooms = []
             return rooms
         }
         for name in rooms {
-            logger.info("room leave", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
+            removeFromRoom(socket, name)
         }
         return rooms
     }
 
-    private static func remove(_ socket: Socket, from name: String, in state: inout State, announcesPresence: Bool) -> Bool {
-        guard let joinedIndex = socket.joinedRooms.firstIndex(of: name), var room = state.rooms.removeValue(forKey: name) else {
-            return false
-        }
-        socket.joinedRooms.remove(at: joinedIndex)
-        if let groupIndex = room.groups.firstIndex(where: { $0.hub === socket.hub }) {
-            room.groups[groupIndex].members.removeAll { $0 === socket }
-            if room.groups[groupIndex].members.isEmpty {
-                room.groups.remove(at: groupIndex)
+    private func removeFromRoom(_ socket: Socket, _ name: String) {
+        let lastHere = shard(of: name).withLockedValue { rooms -> Bool in
+            guard var room = rooms.removeValue(forKey: name) else { return false }
+            if room.remove(socket) { room.memberCount -= 1 }
+            if room.memberCount > 0 {
+                rooms[name] = room
+                return false
             }
+            return true
         }
-        let userSockets = room.socketsPerUser[socket.user.id, default: 1] - 1
-        if userSockets > 0 {
-            room.socketsPerUser[socket.user.id] = userSockets
-        } else {
-            room.socketsPerUser.removeValue(forKey: socket.user.id)
-            if !room.groups.isEmpty, announcesPresence {
-                announce("presence.leave", user: socket.user.id, in: &room, name: name, except: nil, allocator: socket.channel.allocator)
-            }
+        if lastHere { broker.unsubscribe(name) }
+        logger.info("room leave", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
+        let announcesPresence = self.announcesPresence
+        let user = socket.user.id
+        presence.remove(user, from: name, on: socket.eventLoop).whenSuccess { lastOfUser in
+            guard lastOfUser, announcesPresence else { return }
+            _ = self.broker.publish(Self.presenceEvent("presence.leave", user: user, room: name, origin: nil), on: socket.eventLoop)
         }
-        // An empty room is dropped with its epoch: the in-memory broker keeps no history for it.
-        if !room.groups.isEmpty {
-            state.rooms[name] = room
-        }
-        return true
     }
 
-    private static func announce(_ event: String, user: String, in room: inout Room, name: String, except: Socket?, allocator: ByteBufferAllocator) {
+    static func presenceEvent(_ event: String, user: String, room: String, origin: Socket?) -> Publication {
         var data = ByteBuffer()
+        data.reserveCapacity(12 + user.utf8.count)
         data.writeStaticString("{\"user\":")
         data.writeJSONString(user)
         data.writeInteger(UInt8(ascii: "}"))
-        let header = OutboundMessage.Header(event: event, room: name, eventID: room.nextEventID())
-        room.dispatch(except: except) {
-            data.withUnsafeReadableBytes { OutboundMessage.frame(header, dataJSON: $0, allocator: allocator) }
-        }
+        return Publication(room: room, event: event, dataJSON: data, origin: origin)
     }
 
     // MARK: broadcast
 
-    /// Sends `event` with `data` to every member of `room` but `except`. Returns the event's id, or
-    /// `nil` when the room has no members here (nothing is sent then).
+    /// Sends `event` with `data` to every member of `room` but `except`, and keeps it in the room's
+    /// history. Returns its position. `data` is encoded once, on the calling thread.
     @discardableResult
-    public func broadcast<Data: Encodable>(room: String, event: String, data: Data, except: Socket? = nil) throws -> EventID? {
+    public func broadcast<Data: Encodable>(room: String, event: String, data: Data, except: Socket? = nil) async throws -> EventID {
         let json = try OutboundMessage.encodeData(data)
-        return json.withUnsafeBytes { broadcast(room: room, event: event, dataJSON: $0, except: except) }
-    }
-
-    /// ``broadcast(room:event:data:except:)`` for `data` that is already JSON.
-    @discardableResult
-    func broadcast(room name: String, event: String, dataJSON: UnsafeRawBufferPointer, except: Socket?) -> EventID? {
-        state.withLockedValue { state -> EventID? in
-            // Mutated in place (optional chaining), so the room's arrays are not copied.
-            state.rooms[name]?.publish(except: except) { eventID in
-                OutboundMessage.frame(OutboundMessage.Header(event: event, room: name, eventID: eventID), dataJSON: dataJSON, allocator: Self.allocator)
-            }
+        let publication = Publication(room: room, event: event, dataJSON: ByteBuffer(bytes: json), origin: except)
+        guard let position = try await publish(publication, on: except?.eventLoop ?? Self.anyEventLoop).get() else {
+            throw EventError(code: EventError.Code.handlerFailed, message: "the broker gave the event no position")
         }
+        return position
     }
 
-    /// A broadcast that is not part of the room's history (typing notices): no event id.
-    func broadcastEphemeral(room name: String, event: String, dataJSON: UnsafeRawBufferPointer, except: Socket?) {
-        state.withLockedValue { state in
-            state.rooms[name]?.dispatch(except: except) {
-                OutboundMessage.frame(OutboundMessage.Header(event: event, room: name), dataJSON: dataJSON, allocator: Self.allocator)
-            }
-        }
+    /// Sends `event` to every member of `room` but `except` without keeping it (no position, no
+    /// history): typing notices and the like.
+    public func broadcastEphemeral<Data: Encodable>(room: String, event: String, data: Data, except: Socket? = nil) async throws {
+        let json = try OutboundMessage.encodeData(data)
+        let publication = Publication(room: room, event: event, dataJSON: ByteBuffer(bytes: json), persistent: false, origin: except)
+        _ = try await publish(publication, on: except?.eventLoop ?? Self.anyEventLoop).get()
     }
 
-    private static let allocator = ByteBufferAllocator()
+    /// Publishes through the broker.
+    func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> {
+        broker.publish(publication, on: eventLoop)
+    }
 
     // MARK: queries
 
-    /// The distinct user ids in `room`, sorted; a user with several sockets is listed once.
-    public func members(of room: String) -> [String] {
-        state.withLockedValue { state in
-            state.rooms[room].map { $0.socketsPerUser.keys.sorted() } ?? []
-        }
+    /// The distinct user ids in `room`, sorted; a user with several connections is listed once.
+    public func members(of room: String) async throws -> [String] {
+        try await presence.members(of: room, on: Self.anyEventLoop).get()
     }
 
     /// The rooms `socket` is in, sorted.
     public func rooms(of socket: Socket) -> [String] {
-        state.withLockedValue { _ in socket.joinedRooms.sorted() }
+        withRoomList(of: socket) { socket.joinedRooms.sorted() }
     }
 
     /// Whether `socket` is in `room`.
     public func contains(_ socket: Socket, room: String) -> Bool {
-        state.withLockedValue { _ in socket.joinedRooms.contains(room) }
+        withRoomList(of: socket) { socket.joinedRooms.contains(room) }
     }
 
-    /// The id of the latest event of `room`, or `nil` when it has none or does not exist here.
-    public func position(of room: String) -> EventID? {
-        state.withLockedValue { state in state.rooms[room].flatMap { Self.position(of: $0) } }
+    /// The position of `room`'s latest event (offset 0 when it has none yet).
+    public func position(of room: String) async throws -> EventID {
+        try await broker.recover(room, after: nil, limit: 0, on: Self.anyEventLoop).get().current
     }
 
-    /// The number of rooms with at least one member here.
+    /// The number of rooms with at least one member on this node.
     public var count: Int {
-        state.withLockedValue { $0.rooms.count }
-    }
-
-    private static func position(of room: Room) -> EventID? {
-        room.lastOffset == 0 ? nil : EventID(epoch: room.epoch, offset: room.lastOffset)
-    }
-
-    /// A new epoch: the creation time in milliseconds plus randomness, base 36, so epochs of one
-    /// room name differ across restarts and re-creations.
-    private static func makeEpoch() -> String {
-        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
-        return String(millis, radix: 36) + String(UInt16.random(in: 0..<1296), radix: 36)
+        shards.reduce(0) { $0 + $1.withLockedValue { $0.count } }
     }
 }

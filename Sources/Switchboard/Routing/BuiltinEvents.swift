@@ -1,6 +1,7 @@
 import Foundation
+import NIOCore
 
-/// Payload of `room.join`, `room.leave` and `room.members`.
+/// Payload of `room.leave` and `room.members`.
 struct RoomPayload: Codable, Sendable, ValidatablePayload, FlatDecodable {
     let room: String
 
@@ -15,21 +16,74 @@ struct RoomPayload: Codable, Sendable, ValidatablePayload, FlatDecodable {
     }
 }
 
+/// Payload of `room.join`: the room, and optionally the last event id the client saw in it.
+struct JoinPayload: Codable, Sendable, ValidatablePayload, FlatDecodable {
+    let room: String
+    let since: String?
+
+    init(flat: FlatObject) throws(EventError) {
+        room = try flat.requiredString("room")
+        since = try flat.optionalString("since")
+    }
+
+    func validate() throws {
+        if let problem = RoomName.validate(room) {
+            throw PayloadValidationError("room: \(problem)")
+        }
+        if let since, EventID(since) == nil {
+            throw PayloadValidationError("since: not an event id (<epoch>:<offset>)")
+        }
+    }
+
+    var sinceID: EventID? { since.flatMap(EventID.init) }
+}
+
+/// Payload of `session.hello`: the last event id the client saw per room, to resume.
+struct HelloPayload: Codable, Sendable, ValidatablePayload, FlatDecodable {
+    let resume: [String: String]?
+
+    /// Most rooms one hello may resume.
+    static let maxResumedRooms = 256
+
+    init(flat: FlatObject) throws(EventError) {
+        switch flat["resume"] {
+        case .none, .null:
+            resume = nil
+        default:
+            throw EventError(code: EventError.Code.invalidPayload, message: "data.resume must be an object")
+        }
+    }
+
+    func validate() throws {
+        guard let resume else { return }
+        if resume.count > Self.maxResumedRooms {
+            throw PayloadValidationError("resume: at most \(Self.maxResumedRooms) rooms")
+        }
+        for (room, eid) in resume {
+            if let problem = RoomName.validate(room) {
+                throw PayloadValidationError("resume: room \(room.debugDescription): \(problem)")
+            }
+            if EventID(eid) == nil {
+                throw PayloadValidationError("resume.\(room): not an event id (<epoch>:<offset>)")
+            }
+        }
+    }
+
+    var positions: [String: EventID] {
+        var positions: [String: EventID] = [:]
+        for (room, eid) in resume ?? [:] {
+            positions[room] = EventID(eid)
+        }
+        return positions
+    }
+}
+
 extension EventRouter {
     /// Adds the events every Switchboard server answers, unless the app registered its own.
     mutating func addBuiltinEvents(authorizeJoin: SwitchboardServer.JoinAuthorizer?) {
         if routes["room.join"] == nil {
-            if let authorizeJoin {
-                on("room.join", as: RoomPayload.self) { payload, context in
-                    guard try await authorizeJoin(context.socket, payload.room) else {
-                        throw EventError.forbidden("not allowed to join \(payload.room)")
-                    }
-                    return Self.join(payload.room, context: context)
-                }
-            } else {
-                onLoop("room.join", as: RoomPayload.self) { payload, context in
-                    try Self.encodeAck(Self.join(payload.room, context: context))
-                }
+            onLoopReply("room.join", as: JoinPayload.self) { payload, context in
+                .later(Self.join(payload.room, since: payload.sinceID, context: context, authorizeJoin: authorizeJoin))
             }
         }
         if routes["room.leave"] == nil {
@@ -39,16 +93,17 @@ extension EventRouter {
             }
         }
         if routes["room.members"] == nil {
-            onLoop("room.members", as: RoomPayload.self) { payload, context in
+            onLoopReply("room.members", as: RoomPayload.self) { payload, context in
                 guard context.rooms.contains(context.socket, room: payload.room) else {
                     throw EventError.forbidden("not in room \(payload.room)")
                 }
-                return try Self.encodeAck(MembersResult(room: payload.room, members: context.rooms.members(of: payload.room)))
+                let members = context.rooms.presence.members(of: payload.room, on: context.socket.eventLoop)
+                return .later(members.flatMapThrowing { DeferredReply(data: try Self.encodeAck(MembersResult(room: payload.room, members: $0))) })
             }
         }
         if routes["session.hello"] == nil {
-            onLoop("session.hello", as: EmptyPayload.self) { _, context in
-                try Self.encodeAck(Self.hello(context))
+            onLoopReply("session.hello", as: HelloPayload.self) { payload, context in
+                .later(Self.hello(resume: payload.positions, context: context, authorizeJoin: authorizeJoin))
             }
         }
         if routes["presence.heartbeat"] == nil {
@@ -57,11 +112,116 @@ extension EventRouter {
         }
     }
 
-    private static func hello(_ context: EventContext) -> Hello {
-        let configuration = context.switchboard.configuration
-        let rooms = context.rooms.rooms(of: context.socket).map { room in
-            Hello.RoomPosition(room: room, eid: context.rooms.position(of: room)?.description)
+    // MARK: room.join
+
+    private static func join(
+        _ room: String,
+        since: EventID?,
+        context: EventContext,
+        authorizeJoin: SwitchboardServer.JoinAuthorizer?
+    ) -> EventLoopFuture<DeferredReply> {
+        let socket = context.socket
+        let rooms = context.rooms
+        let eventLoop = socket.eventLoop
+        return authorized(room, socket: socket, authorizeJoin: authorizeJoin).flatMap { _ in
+            rooms.prepareJoin(socket, room: room, since: since, snapshot: context.switchboard.snapshot)
+        }.flatMap { prepared in
+            rooms.presence.members(of: room, on: eventLoop).flatMapThrowing { members in
+                let result = JoinResult(
+                    room: room, members: members, eid: prepared.result.position?.description, recovered: prepared.result.recovered)
+                return DeferredReply(data: try encodeAck(result), followUp: { rooms.finish(prepared) })
+            }
         }
+    }
+
+    /// Succeeds when `authorizeJoin` allows the room (or there is none), else fails with `forbidden`.
+    private static func authorized(_ room: String, socket: Socket, authorizeJoin: SwitchboardServer.JoinAuthorizer?) -> EventLoopFuture<Void> {
+        let eventLoop = socket.eventLoop
+        guard let authorizeJoin else { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask {
+            guard try await authorizeJoin(socket, room) else {
+                throw EventError.forbidden("not allowed to join \(room)")
+            }
+        }
+        return promise.futureResult
+    }
+
+    struct JoinResult: Codable, Sendable {
+        let room: String
+        let members: [String]
+        let eid: String?
+        let recovered: Bool
+    }
+
+    struct LeaveResult: Codable, Sendable {
+        let room: String
+        let left: Bool
+    }
+
+    struct MembersResult: Codable, Sendable {
+        let room: String
+        let members: [String]
+    }
+
+    // MARK: session.hello
+
+    /// Joins the handshake's rooms (resuming those in `resume`) and the other rooms of `resume`
+    /// (authorized like `room.join`), then acks with every room's outcome; the replays follow the
+    /// ack.
+    private static func hello(
+        resume: [String: EventID],
+        context: EventContext,
+        authorizeJoin: SwitchboardServer.JoinAuthorizer?
+    ) -> EventLoopFuture<DeferredReply> {
+        let socket = context.socket
+        let switchboard = context.switchboard
+        let rooms = context.rooms
+        let eventLoop = socket.eventLoop
+        var joins = MessageDispatcher.joinPendingRooms(socket, resume: resume, finishAtOnce: false, switchboard: switchboard)
+        let handshakeRooms = Set(joins.map(\.room))
+        let earlierRooms = rooms.rooms(of: socket).filter { !handshakeRooms.contains($0) && resume[$0] == nil }
+        for (room, since) in resume.sorted(by: { $0.key < $1.key }) where !handshakeRooms.contains(room) {
+            let join = authorized(room, socket: socket, authorizeJoin: authorizeJoin).flatMap {
+                rooms.prepareJoin(socket, room: room, since: since, snapshot: switchboard.snapshot)
+            }
+            joins.append((room, join))
+        }
+        // Rooms joined before this hello (by room.join): their current positions.
+        let earlier = earlierRooms.map { room in
+            rooms.broker.recover(room, after: nil, limit: 0, on: eventLoop).map { Hello.RoomOutcome(room: room, eid: $0.current.description, recovered: nil, error: nil) }
+        }
+        let allJoins = joins
+        let outcomes = EventLoopFuture.whenAllComplete(allJoins.map(\.join), on: eventLoop)
+        return outcomes.and(EventLoopFuture.whenAllSucceed(earlier, on: eventLoop)).flatMapThrowing { results, earlier in
+            var reported = earlier
+            var prepared: [RoomManager.PreparedJoin] = []
+            for (index, result) in results.enumerated() {
+                let room = allJoins[index].room
+                switch result {
+                case .success(let join):
+                    guard join.result.status != .closed else { continue }
+                    prepared.append(join)
+                    reported.append(Hello.RoomOutcome(room: room, eid: join.result.position?.description, recovered: join.result.recovered, error: nil))
+                case .failure(let error as EventError):
+                    reported.append(Hello.RoomOutcome(room: room, eid: nil, recovered: nil, error: .init(code: error.code, message: error.message)))
+                case .failure(let error):
+                    switchboard.logger.error("resuming a room failed", metadata: ["room": "\(room)", "socket": "\(socket.id)", "error": "\(error)"])
+                    reported.append(
+                        Hello.RoomOutcome(room: room, eid: nil, recovered: nil, error: .init(code: EventError.Code.unavailable, message: "try again")))
+                }
+            }
+            reported.sort { $0.room < $1.room }
+            let ack = try encodeAck(Self.hello(context, rooms: reported))
+            let joined = prepared
+            return DeferredReply(data: ack) {
+                for join in joined { rooms.finish(join) }
+            }
+        }
+    }
+
+    private static func hello(_ context: EventContext, rooms: [Hello.RoomOutcome]) -> Hello {
+        let configuration = context.switchboard.configuration
         func milliseconds(_ duration: Duration) -> Int {
             Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
         }
@@ -76,36 +236,23 @@ extension EventRouter {
     }
 
     struct Hello: Codable, Sendable {
-        struct RoomPosition: Codable, Sendable {
+        struct RoomOutcome: Codable, Sendable {
+            struct Failure: Codable, Sendable {
+                let code: String
+                let message: String
+            }
             let room: String
             let eid: String?
+            /// Present for the rooms this hello joined: whether the missed events follow.
+            let recovered: Bool?
+            /// Present for a room that could not be joined.
+            let error: Failure?
         }
         let socket: String
         let user: String
-        let rooms: [RoomPosition]
+        let rooms: [RoomOutcome]
         let pingInterval: Int
         let pongTimeout: Int
         let maxMessageSize: Int
-    }
-
-    private static func join(_ room: String, context: EventContext) -> JoinResult {
-        let result = context.rooms.join(context.socket, room: room)
-        return JoinResult(room: room, members: context.rooms.members(of: room), eid: result.position?.description)
-    }
-
-    struct JoinResult: Codable, Sendable {
-        let room: String
-        let members: [String]
-        let eid: String?
-    }
-
-    struct LeaveResult: Codable, Sendable {
-        let room: String
-        let left: Bool
-    }
-
-    struct MembersResult: Codable, Sendable {
-        let room: String
-        let members: [String]
     }
 }

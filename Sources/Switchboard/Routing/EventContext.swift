@@ -27,9 +27,10 @@ public struct EventContext: Sendable {
         try socket.send(event: event, data: data)
     }
 
-    /// Broadcasts to `room`, leaving out this socket unless `includingSelf` is `true`.
+    /// Broadcasts to `room` and keeps the event in its history, leaving out this socket unless
+    /// `includingSelf` is `true`. Returns the event's position (its `eid`).
     @discardableResult
-    public func broadcast<Data: Encodable>(to room: String, event: String, data: Data, includingSelf: Bool = false) throws -> EventID? {
-        try rooms.broadcast(room: room, event: event, data: data, except: includingSelf ? nil : socket)
+    public func broadcast<Data: Encodable>(to room: String, event: String, data: Data, includingSelf: Bool = false) async throws -> EventID {
+        try await rooms.broadcast(room: room, event: event, data: data, except: includingSelf ? nil : socket)
     }
 }

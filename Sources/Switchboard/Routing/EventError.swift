@@ -31,6 +31,12 @@ public struct EventError: Error, Sendable, Equatable {
         public static let forbidden = "forbidden"
         /// A binary message without a valid binary envelope.
         public static let badBinaryEnvelope = "bad_binary_envelope"
+        /// A service the server depends on (its broker, a store) failed or did not answer in
+        /// time; nothing was done, and the same message may be sent again.
+        public static let unavailable = "unavailable"
+        /// The `id` was used before by this user for another event or other `data` (within the
+        /// idempotency window); the message was not handled.
+        public static let idempotencyConflict = "idempotency_conflict"
     }
 
     /// `error` itself when it is an ``EventError``, else `invalid_payload` (decoding is the only

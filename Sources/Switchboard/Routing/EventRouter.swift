@@ -21,8 +21,8 @@ public struct EventRouter: Sendable {
         /// Decodes and validates on the event loop, then runs the handler in a task.
         case task(@Sendable (InboundPayload, JSONDecoder) throws -> Run)
         /// Runs entirely on the event loop: for built-in handlers that never block. The result is
-        /// the ack's `data` as JSON bytes.
-        case onLoop(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> ByteBuffer?)
+        /// the ack's `data` as JSON bytes, now or once the broker has answered.
+        case onLoop(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> LoopReply)
     }
 
     /// Runs a binary message's handler with its header payload and bytes.
@@ -84,7 +84,7 @@ public struct EventRouter: Sendable {
         _ handler: @escaping @Sendable (Payload, EventContext) throws -> ByteBuffer?
     ) {
         routes[event] = .onLoop { data, context, decoder in
-            try handler(try Self.decodeFlat(Payload.self, from: data, decoder: decoder), context)
+            .now(try handler(try Self.decodeFlat(Payload.self, from: data, decoder: decoder), context))
         }
     }
 
@@ -94,6 +94,19 @@ public struct EventRouter: Sendable {
         _ event: String,
         as payload: Payload.Type,
         _ handler: @escaping @Sendable (Payload, EventContext) throws -> ByteBuffer?
+    ) {
+        routes[event] = .onLoop { data, context, decoder in
+            let payload = try Self.decodeFlat(Payload.self, from: data, decoder: decoder)
+            try Self.validate(payload)
+            return .now(try handler(payload, context))
+        }
+    }
+
+    /// An on-loop handler whose reply may wait for the broker (``LoopReply/later(_:)``).
+    mutating func onLoopReply<Payload: FlatDecodable & ValidatablePayload & Decodable & Sendable>(
+        _ event: String,
+        as payload: Payload.Type,
+        _ handler: @escaping @Sendable (Payload, EventContext) throws -> LoopReply
     ) {
         routes[event] = .onLoop { data, context, decoder in
             let payload = try Self.decodeFlat(Payload.self, from: data, decoder: decoder)

@@ -53,3 +53,17 @@ extension FlatObject {
         }
     }
 }
+
+extension FlatObject {
+    /// The string member `key`, `nil` when absent or null.
+    func optionalString(_ key: String) throws(EventError) -> String? {
+        switch self[key] {
+        case .string(let value):
+            return value
+        case .none, .null:
+            return nil
+        default:
+            throw EventError(code: EventError.Code.invalidPayload, message: "data.\(key) must be a string")
+        }
+    }
+}

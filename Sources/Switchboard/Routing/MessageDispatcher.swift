@@ -14,6 +14,9 @@ enum MessageDispatcher {
         payload.withUnsafeReadableBytes { message in
             guard let envelope = envelope(of: message, socket: socket, switchboard: switchboard, badCode: nil) else { return }
             switchboard.logger.debug("message", metadata: ["socket": "\(socket.id)", "event": "\(envelope.event)"])
+            if socket.pendingRooms != nil, envelope.event != "session.hello" {
+                joinPendingRooms(socket, switchboard: switchboard)
+            }
             guard let route = router.routes[envelope.event] else {
                 reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no handler for \"\(envelope.event)\""), switchboard: switchboard)
                 return
@@ -25,7 +28,12 @@ enum MessageDispatcher {
                 do {
                     let result = try handle(data, context, socket.hub.decoder)
                     accepted(socket)
-                    reply(to: socket, id: envelope.id, result: result)
+                    switch result {
+                    case .now(let data):
+                        reply(to: socket, id: envelope.id, result: data)
+                    case .later(let future):
+                        replyLater(future, to: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+                    }
                 } catch let error as EventError {
                     reject(socket, id: envelope.id, error, switchboard: switchboard)
                 } catch {
@@ -65,6 +73,9 @@ enum MessageDispatcher {
             }
             guard let envelope = envelope(of: headerBytes, socket: socket, switchboard: switchboard, badCode: EventError.Code.badBinaryEnvelope) else {
                 return
+            }
+            if socket.pendingRooms != nil {
+                joinPendingRooms(socket, switchboard: switchboard)
             }
             guard let route = router.binaryRoutes[envelope.event] else {
                 reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no binary handler for \"\(envelope.event)\""), switchboard: switchboard)
@@ -108,12 +119,32 @@ enum MessageDispatcher {
         }
     }
 
-    /// Joins the rooms of the handshake. Nothing is sent: the server speaks first only when
-    /// asked (`session.hello`), so a client's first read is always a reply it expects.
-    static func joinHandshakeRooms(_ socket: Socket, rooms: [String], switchboard: SwitchboardServer) {
-        guard case .events = switchboard.mode else { return }
-        for room in rooms {
-            switchboard.rooms.join(socket, room: room)
+    /// Joins the rooms of the handshake, on the connection's first message (with the positions of
+    /// `resume`, for `session.hello`). Returns the joins, each to be finished (``RoomManager/
+    /// finish(_:)``) once its outcome has been reported; without a reply to wait for, pass
+    /// `finishAtOnce`.
+    @discardableResult
+    static func joinPendingRooms(
+        _ socket: Socket,
+        resume: [String: EventID] = [:],
+        finishAtOnce: Bool = true,
+        switchboard: SwitchboardServer
+    ) -> [(room: String, join: EventLoopFuture<RoomManager.PreparedJoin>)] {
+        guard let rooms = socket.pendingRooms else { return [] }
+        socket.pendingRooms = nil
+        return rooms.map { room in
+            let join = switchboard.rooms.prepareJoin(socket, room: room, since: resume[room], snapshot: switchboard.snapshot)
+            if finishAtOnce {
+                join.whenComplete { result in
+                    switch result {
+                    case .success(let prepared):
+                        switchboard.rooms.finish(prepared)
+                    case .failure(let error):
+                        switchboard.logger.error("joining a room of the handshake failed", metadata: ["room": "\(room)", "socket": "\(socket.id)", "error": "\(error)"])
+                    }
+                }
+            }
+            return (room, join)
         }
     }
 
@@ -145,6 +176,23 @@ enum MessageDispatcher {
             }
         default:
             break
+        }
+    }
+
+    /// Sends the ack of an on-loop handler whose answer waited for the broker, then its follow-up.
+    private static func replyLater(_ future: EventLoopFuture<DeferredReply>, to socket: Socket, id: String?, event: String, switchboard: SwitchboardServer) {
+        future.whenComplete { result in
+            switch result {
+            case .success(let deferred):
+                reply(to: socket, id: id, result: deferred.data)
+                deferred.followUp?()
+            case .failure(let error as EventError):
+                socket.deliver(OutboundMessage.errorFrame(id: id, code: error.code, message: error.message, allocator: socket.channel.allocator))
+            case .failure(let error):
+                switchboard.logger.error("a service failed", metadata: ["socket": "\(socket.id)", "event": "\(event)", "error": "\(error)"])
+                socket.deliver(
+                    OutboundMessage.errorFrame(id: id, code: EventError.Code.unavailable, message: "the server could not complete this now; try again", allocator: socket.channel.allocator))
+            }
         }
     }
 

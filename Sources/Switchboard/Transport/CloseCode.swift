@@ -15,6 +15,9 @@ public enum CloseCode {
     /// The server failed unexpectedly.
     public static let internalError: UInt16 = 1011
     /// The client sent nothing (not even a pong) within the pong timeout.
+    /// The server cannot bring the connection up to date now (a room too busy to resume in
+    /// order); reconnect and resume again, after a short delay.
+    public static let tryAgainLater: UInt16 = 1013
     public static let heartbeatTimeout: UInt16 = 4000
     /// The token the connection was opened with expired; reconnect with a fresh token.
     public static let tokenExpired: UInt16 = 4001

@@ -44,6 +44,19 @@ enum OutboundFrame {
         buffer.moveReaderIndex(to: start)
     }
 
+    /// The payload of a complete unmasked frame built here (a view, not a copy): the envelope's
+    /// JSON text, e.g. for a snapshot made of past events.
+    static func payload(of frame: ByteBuffer) -> ByteBuffer {
+        guard frame.readableBytes >= 2, let second = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) else { return ByteBuffer() }
+        let headerLength: Int
+        switch second & 0x7F {
+        case 126: headerLength = 4
+        case 127: headerLength = 10
+        default: headerLength = 2
+        }
+        return frame.getSlice(at: frame.readerIndex + headerLength, length: max(0, frame.readableBytes - headerLength)) ?? ByteBuffer()
+    }
+
     /// A complete frame carrying a copy of `payload`.
     static func make(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         var payload = payload

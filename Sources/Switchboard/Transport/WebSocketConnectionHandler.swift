@@ -50,7 +50,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
                 "uri": "\(handshake.redactedURI)",
             ]
         )
-        MessageDispatcher.joinHandshakeRooms(socket, rooms: handshake.rooms, switchboard: switchboard)
+        if case .events = switchboard.mode, !handshake.rooms.isEmpty {
+            socket.pendingRooms = handshake.rooms
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -58,6 +58,8 @@ enum TestServers {
         router: EventRouter = .chat,
         memberships: (any MembershipStore)? = nil,
         authorizeJoin: SwitchboardServer.JoinAuthorizer? = nil,
+        broker: (any Broker)? = nil,
+        snapshot: RoomSnapshot = .none,
         echo: Bool = false,
         logger: Logger = TestServers.defaultLogger,
         _ body: @Sendable (TestServer) async throws -> Void
@@ -73,6 +75,8 @@ enum TestServers {
                 router: router,
                 memberships: memberships,
                 authorizeJoin: authorizeJoin,
+                broker: broker,
+                snapshot: snapshot,
                 logger: logger
             )
         }

@@ -1,0 +1,290 @@
+import Atomics
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// The embedded broker: every room's position and history in this process's memory, for one node.
+///
+/// Rooms are spread over shards, each with its own lock, so rooms in different shards never wait
+/// on each other; a publish assigns the position, keeps the frame and delivers it under its shard's
+/// lock, which is what keeps one room's events in order. History is bounded by age
+/// (``HistoryConfiguration/retention``, counted from each event's own publication), by count per
+/// room and by bytes in all. A room's stream (its epoch and offset) outlives its members for the
+/// retention period; the epoch changes only when the history is really gone (the stream was
+/// dropped after retention, or the process restarted).
+///
+/// Expired events are dropped when their room is next used, and for idle rooms by
+/// ``removeExpired()``, which ``run()`` calls periodically when the broker runs as a `Service`
+/// (the standalone server does). Time comes from `clock`, so tests move it instead of waiting.
+public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration == Duration, C: Sendable {
+    public let configuration: HistoryConfiguration
+    let clock: C
+    private let shards: [NIOLockedValueBox<[String: RoomStream]>]
+    private let subscriber = ManagedAtomicLazyReference<SubscriberBox>()
+    /// Bytes held by every room's history: frames plus ``entryOverhead`` each.
+    private let heldBytes = ManagedAtomic<Int>(0)
+    private let trimming = ManagedAtomic<Bool>(false)
+
+    /// What one kept event costs besides its frame's bytes: the entry in the room's ring and the
+    /// frame's buffer header. Counted so that the memory bound holds for small events too.
+    static var entryOverhead: Int { 80 }
+
+    private final class SubscriberBox: Sendable {
+        let subscriber: any BrokerSubscriber
+        init(_ subscriber: any BrokerSubscriber) { self.subscriber = subscriber }
+    }
+
+    struct Entry {
+        let offset: UInt64
+        let frame: ByteBuffer
+        let publishedAt: C.Instant
+        var cost: Int { frame.readableBytes + InMemoryBroker.entryOverhead }
+    }
+
+    struct RoomStream {
+        let epoch: String
+        var lastOffset: UInt64 = 0
+        var entries = CircularBuffer<Entry>()
+        var subscribed = false
+        /// When it was last published to or unsubscribed: an unused, empty stream is dropped
+        /// once this is older than the retention period.
+        var touchedAt: C.Instant
+
+        var position: EventID { EventID(epoch: epoch, offset: lastOffset) }
+    }
+
+    /// Creates a broker with `configuration`'s bounds, telling time by `clock`.
+    public init(configuration: HistoryConfiguration = .init(), clock: C) {
+        self.configuration = configuration
+        self.clock = clock
+        self.shards = (0..<64).map { _ in NIOLockedValueBox([:]) }
+    }
+
+    private func shard(of room: String) -> NIOLockedValueBox<[String: RoomStream]> {
+        var hasher = Hasher()
+        hasher.combine(room)
+        return shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(shards.count))]
+    }
+
+    // MARK: Broker
+
+    public func attach(_ subscriber: any BrokerSubscriber) {
+        _ = self.subscriber.storeIfNilThenLoad(SubscriberBox(subscriber))
+    }
+
+    public func subscribe(_ room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let now = clock.now
+        shard(of: room).withLockedValue { rooms in
+            var stream = rooms.removeValue(forKey: room) ?? RoomStream(epoch: Self.makeEpoch(), touchedAt: now)
+            stream.subscribed = true
+            rooms[room] = stream
+        }
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
+    public func unsubscribe(_ room: String) {
+        let now = clock.now
+        shard(of: room).withLockedValue { rooms in
+            rooms[room]?.subscribed = false
+            rooms[room]?.touchedAt = now
+        }
+    }
+
+    public func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> {
+        eventLoop.makeSucceededFuture(publishNow(publication))
+    }
+
+    /// ``publish(_:on:)`` without a future: the position, once the event has been delivered.
+    @discardableResult
+    public func publishNow(_ publication: Publication) -> EventID? {
+        let subscriber = self.subscriber.load()?.subscriber
+        guard publication.persistent else {
+            let frame = publication.frame(at: nil)
+            subscriber?.deliver(BrokerEvent(room: publication.room, position: nil, frame: frame, origin: publication.origin))
+            return nil
+        }
+        let now = clock.now
+        let retention = configuration.retention
+        let maxEvents = max(configuration.maxEventsPerRoom, 0)
+        var added = 0
+        let position = shard(of: publication.room).withLockedValue { rooms -> EventID in
+            var stream = rooms.removeValue(forKey: publication.room) ?? RoomStream(epoch: Self.makeEpoch(), touchedAt: now)
+            added -= Self.dropExpired(from: &stream, before: now.advanced(by: .zero - retention))
+            stream.lastOffset += 1
+            stream.touchedAt = now
+            let position = stream.position
+            let frame = publication.frame(at: position)
+            if maxEvents > 0 {
+                let entry = Entry(offset: stream.lastOffset, frame: frame, publishedAt: now)
+                stream.entries.append(entry)
+                added += entry.cost
+                while stream.entries.count > maxEvents {
+                    added -= stream.entries.removeFirst().cost
+                }
+            }
+            // Delivered under the shard's lock: the next event of this room waits for it, which is
+            // what keeps every node's view of the room in position order.
+            subscriber?.deliver(BrokerEvent(room: publication.room, position: position, frame: frame, origin: publication.origin))
+            rooms[publication.room] = stream
+            return position
+        }
+        let total = heldBytes.wrappingIncrementThenLoad(by: added, ordering: .relaxed)
+        if total > configuration.maxBytes {
+            trimToBudget()
+        }
+        return position
+    }
+
+    public func recover(_ room: String, after position: EventID?, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<Recovery> {
+        eventLoop.makeSucceededFuture(recoverNow(room, after: position, limit: limit))
+    }
+
+    /// ``recover(_:after:limit:on:)`` without a future.
+    public func recoverNow(_ room: String, after position: EventID?, limit: Int) -> Recovery {
+        let now = clock.now
+        let cutoff = now.advanced(by: .zero - configuration.retention)
+        var dropped = 0
+        let recovery = shard(of: room).withLockedValue { rooms -> Recovery in
+            var stream = rooms.removeValue(forKey: room) ?? RoomStream(epoch: Self.makeEpoch(), touchedAt: now)
+            dropped = Self.dropExpired(from: &stream, before: cutoff)
+            defer { rooms[room] = stream }
+            return Self.recovery(from: stream, after: position, limit: limit)
+        }
+        if dropped > 0 { heldBytes.wrappingDecrement(by: dropped, ordering: .relaxed) }
+        return recovery
+    }
+
+    static func recovery(from stream: RoomStream, after position: EventID?, limit: Int) -> Recovery {
+        let current = stream.position
+        guard let position else { return .recovered(current: current, events: []) }
+        guard position.epoch == stream.epoch, position.offset <= stream.lastOffset else {
+            return .notRecoverable(current: current)
+        }
+        let missing = stream.lastOffset - position.offset
+        if missing == 0 { return .recovered(current: current, events: []) }
+        guard missing <= UInt64(max(limit, 0)), let first = stream.entries.first, first.offset <= position.offset + 1 else {
+            return .notRecoverable(current: current)
+        }
+        // Offsets in the ring are consecutive, so the first event wanted is at a known index.
+        let start = stream.entries.index(stream.entries.startIndex, offsetBy: Int(position.offset + 1 - first.offset))
+        var events: [HistoryEntry] = []
+        events.reserveCapacity(Int(missing))
+        for entry in stream.entries[start...] {
+            events.append(HistoryEntry(position: EventID(epoch: stream.epoch, offset: entry.offset), frame: entry.frame))
+        }
+        return .recovered(current: current, events: events)
+    }
+
+    public func latest(_ room: String, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<[HistoryEntry]> {
+        eventLoop.makeSucceededFuture(latestNow(room, limit: limit))
+    }
+
+    /// ``latest(_:limit:on:)`` without a future.
+    public func latestNow(_ room: String, limit: Int) -> [HistoryEntry] {
+        let cutoff = clock.now.advanced(by: .zero - configuration.retention)
+        return shard(of: room).withLockedValue { rooms -> [HistoryEntry] in
+            guard let stream = rooms[room] else { return [] }
+            let kept = stream.entries.filter { $0.publishedAt > cutoff }
+            return kept.suffix(max(limit, 0)).map { HistoryEntry(position: EventID(epoch: stream.epoch, offset: $0.offset), frame: $0.frame) }
+        }
+    }
+
+    // MARK: Retention
+
+    /// Bytes held by history now (frames plus bookkeeping), for tests and metrics.
+    public var historyBytes: Int { heldBytes.load(ordering: .relaxed) }
+
+    /// Rooms with a stream (members, history, or a recent position), for tests and metrics.
+    public var streamCount: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.count } } }
+
+    /// Drops every event older than the retention period, and the streams of rooms that have no
+    /// subscriber, no history and have not been used for that long (their epoch goes with them).
+    public func removeExpired() {
+        let now = clock.now
+        let cutoff = now.advanced(by: .zero - configuration.retention)
+        var dropped = 0
+        for shard in shards {
+            shard.withLockedValue { rooms in
+                for name in Array(rooms.keys) {
+                    guard var stream = rooms.removeValue(forKey: name) else { continue }
+                    dropped += Self.dropExpired(from: &stream, before: cutoff)
+                    if stream.subscribed || !stream.entries.isEmpty || stream.touchedAt > cutoff {
+                        rooms[name] = stream
+                    }
+                }
+            }
+        }
+        if dropped > 0 { heldBytes.wrappingDecrement(by: dropped, ordering: .relaxed) }
+    }
+
+    /// Drops the events of `stream` published at or before `cutoff`; returns the bytes freed.
+    private static func dropExpired(from stream: inout RoomStream, before cutoff: C.Instant) -> Int {
+        var freed = 0
+        while let first = stream.entries.first, first.publishedAt <= cutoff {
+            freed += stream.entries.removeFirst().cost
+        }
+        return freed
+    }
+
+    /// Over the byte budget: drops the oldest events, taken from the rooms whose oldest event is
+    /// oldest, until history is back under 90 % of the budget. One trim at a time; publishes that
+    /// find one running go on (the budget is a bound to return to, not a wall).
+    private func trimToBudget() {
+        guard trimming.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        defer { trimming.store(false, ordering: .releasing) }
+        let target = configuration.maxBytes - configuration.maxBytes / 10
+        while heldBytes.load(ordering: .relaxed) > target {
+            // The oldest first event of each shard's rooms; the oldest of those goes first.
+            var oldest: (shard: Int, room: String, at: C.Instant)?
+            for (index, shard) in shards.enumerated() {
+                shard.withLockedValue { rooms in
+                    for (name, stream) in rooms {
+                        guard let first = stream.entries.first else { continue }
+                        if let current = oldest, current.at <= first.publishedAt { continue }
+                        oldest = (index, name, first.publishedAt)
+                    }
+                }
+            }
+            guard let victim = oldest else { return }
+            let freed = shards[victim.shard].withLockedValue { rooms -> Int in
+                guard var stream = rooms.removeValue(forKey: victim.room) else { return 0 }
+                // Half of the room's history at a time, so one scan frees a useful amount.
+                var freed = 0
+                let count = max(1, stream.entries.count / 2)
+                for _ in 0..<count {
+                    guard let entry = stream.entries.popFirst() else { break }
+                    freed += entry.cost
+                }
+                rooms[victim.room] = stream
+                return freed
+            }
+            heldBytes.wrappingDecrement(by: freed, ordering: .relaxed)
+        }
+    }
+
+    /// Runs ``removeExpired()`` every tenth of the retention period (at least every second, at
+    /// most every minute) until cancelled or the service group shuts down.
+    public func run() async throws {
+        let tenth = configuration.retention / 10
+        let interval = min(max(tenth, .seconds(1)), .seconds(60))
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: interval, tolerance: nil, clock: clock)
+            removeExpired()
+        }
+    }
+
+    /// A new epoch: the creation time in milliseconds plus randomness, base 36, so epochs of one
+    /// room name differ across restarts and re-creations.
+    static func makeEpoch() -> String {
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        return String(millis, radix: 36) + String(UInt32.random(in: 0..<46656), radix: 36)
+    }
+}
+
+extension InMemoryBroker where C == ContinuousClock {
+    /// A broker on the system's monotonic clock.
+    public convenience init(configuration: HistoryConfiguration = .init()) {
+        self.init(configuration: configuration, clock: ContinuousClock())
+    }
+}

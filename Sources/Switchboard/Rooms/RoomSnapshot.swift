@@ -1,0 +1,63 @@
+import Foundation
+import NIOCore
+
+/// What a connection is sent as a room's state when its missed events cannot be replayed: the
+/// `data` of `state.refresh`.
+public struct RoomSnapshot: Sendable {
+    enum Source: Sendable {
+        case none
+        case latestEvents(Int)
+        case custom(@Sendable (String, Socket) async throws -> Foundation.Data?)
+    }
+
+    let source: Source
+
+    /// No snapshot: `state.refresh` carries `"data": null`, and the client reloads the room's state
+    /// its own way (e.g. over HTTP).
+    public static let none = RoomSnapshot(source: .none)
+
+    /// The room's latest events still in history, at most `count`, oldest first, as
+    /// `{"events":[<envelope>, …]}` with each envelope exactly as it was sent.
+    public static func latestEvents(_ count: Int = 50) -> RoomSnapshot {
+        RoomSnapshot(source: .latestEvents(count))
+    }
+
+    /// The app's own state of the room for this connection (the last 50 chat messages, the current
+    /// dashboard values), encoded as JSON; `nil` sends `"data": null`. An error fails the join or
+    /// resume of that room with `handler_error`.
+    public static func custom<Snapshot: Encodable & Sendable>(
+        _ make: @escaping @Sendable (_ room: String, _ socket: Socket) async throws -> Snapshot?
+    ) -> RoomSnapshot {
+        RoomSnapshot(
+            source: .custom { room, socket in
+                guard let snapshot = try await make(room, socket) else { return nil }
+                return try JSONEncoder().encode(snapshot)
+            })
+    }
+
+    /// The snapshot's JSON for `room`, on `eventLoop`.
+    func data(for room: String, socket: Socket, broker: any Broker, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer?> {
+        switch source {
+        case .none:
+            return eventLoop.makeSucceededFuture(nil)
+        case .latestEvents(let count):
+            return broker.latest(room, limit: count, on: eventLoop).map { events in
+                var data = ByteBuffer()
+                data.writeStaticString("{\"events\":[")
+                for (index, event) in events.enumerated() {
+                    if index > 0 { data.writeInteger(UInt8(ascii: ",")) }
+                    var payload = OutboundFrame.payload(of: event.frame)
+                    data.writeBuffer(&payload)
+                }
+                data.writeStaticString("]}")
+                return data
+            }
+        case .custom(let make):
+            let promise = eventLoop.makePromise(of: ByteBuffer?.self)
+            promise.completeWithTask {
+                try await make(room, socket).map { ByteBuffer(bytes: $0) }
+            }
+            return promise.futureResult
+        }
+    }
+}
