@@ -47,6 +47,11 @@ public final class Socket: @unchecked Sendable {
     var hubIndex = -1
     var closeCode: UInt16?
     var closeReason: String?
+    /// Whether a message of this connection is being handled off the loop (a handler task, a
+    /// reply that waits for the broker): later messages wait in `handlers` until it is done.
+    var busy = false
+    /// The messages waiting for the one being handled; `nil` when none wait.
+    var handlers: HandlerQueue?
     /// The rooms of the handshake (membership store, token claim), joined on the connection's first
     /// message, so that a `session.hello` can resume them; `nil` once joined.
     var pendingRooms: [String]?

@@ -36,6 +36,8 @@ public final class SwitchboardServer: Sendable {
     let authorizeJoin: JoinAuthorizer?
     /// What `state.refresh` carries.
     let snapshot: RoomSnapshot
+    /// The replies to client message ids, for retries.
+    public let idempotency: any IdempotencyStore
     let limiter: UserConnectionLimiter
     let socketIDs = SocketIDGenerator()
     private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
@@ -53,6 +55,8 @@ public final class SwitchboardServer: Sendable {
     ///     ``InMemoryBroker`` with ``SwitchboardConfiguration/history``.
     ///   - presence: who is in each room; `nil` for an ``InMemoryPresenceStore``.
     ///   - snapshot: the `data` of `state.refresh`, sent instead of a replay that cannot be complete.
+    ///   - idempotency: the replies to client message ids, for retries; `nil` for an
+    ///     ``InMemoryIdempotencyStore`` with the configuration's window and bound.
     ///   - logger: lifecycle at info level, messages at debug level.
     public init(
         configuration: SwitchboardConfiguration = .init(),
@@ -63,6 +67,7 @@ public final class SwitchboardServer: Sendable {
         broker: (any Broker)? = nil,
         presence: (any PresenceStore)? = nil,
         snapshot: RoomSnapshot = .none,
+        idempotency: (any IdempotencyStore)? = nil,
         logger: Logger = Logger(label: "switchboard")
     ) {
         self.configuration = configuration
@@ -74,6 +79,9 @@ public final class SwitchboardServer: Sendable {
         self.authorizeJoin = authorizeJoin
         self.logger = logger
         self.snapshot = snapshot
+        self.idempotency =
+            idempotency
+            ?? InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser)
         self.rooms = RoomManager(
             broker: broker ?? InMemoryBroker(configuration: configuration.history),
             presence: presence ?? InMemoryPresenceStore(),
@@ -92,6 +100,7 @@ public final class SwitchboardServer: Sendable {
         self.authorizeJoin = nil
         self.logger = logger
         self.snapshot = .none
+        self.idempotency = InMemoryIdempotencyStore()
         self.rooms = RoomManager(broker: InMemoryBroker(configuration: configuration.history), presence: InMemoryPresenceStore(), logger: logger)
         self.limiter = UserConnectionLimiter(limit: .max)
     }

@@ -1,12 +1,17 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOWebSocket
 
 /// Turns complete inbound messages into handler calls and replies. Runs on the socket's event
 /// loop; only app handlers registered with ``EventRouter/on(_:as:_:)-(_,_,(Payload,EventContext)->Result)``
 /// leave it, in a task.
 enum MessageDispatcher {
-    static func text(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer) {
+    /// Built-in events that act on the connection itself: their ids are not remembered, since a
+    /// retry on another connection must act again.
+    static let connectionEvents: Set<String> = ["session.hello", "room.join", "room.leave", "room.members", "presence.heartbeat"]
+
+    static func text(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer, claimed: ClaimOutcome? = nil) {
         guard case .events(let router) = switchboard.mode else {
             socket.deliver(OutboundFrame.make(opcode: .text, payload: payload, allocator: socket.channel.allocator))
             return
@@ -14,6 +19,12 @@ enum MessageDispatcher {
         payload.withUnsafeReadableBytes { message in
             guard let envelope = envelope(of: message, socket: socket, switchboard: switchboard, badCode: nil) else { return }
             switchboard.logger.debug("message", metadata: ["socket": "\(socket.id)", "event": "\(envelope.event)"])
+            // One message at a time per connection, in arrival order; heartbeats are answered at
+            // once, so that a slow handler never makes a live connection look dead.
+            if claimed == nil, socket.busy, envelope.event != "presence.heartbeat" {
+                wait(.text, payload, socket: socket, switchboard: switchboard)
+                return
+            }
             if socket.pendingRooms != nil, envelope.event != "session.hello" {
                 joinPendingRooms(socket, switchboard: switchboard)
             }
@@ -22,6 +33,16 @@ enum MessageDispatcher {
                 return
             }
             let data = InboundPayload(message: message, range: envelope.data)
+            var responder = Responder(socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+            if claimed == nil, let key = responder.idempotencyKey {
+                let fingerprint = MessageFingerprint.of(event: envelope.event, data: data.range.map { UnsafeRawBufferPointer(rebasing: message[$0]) })
+                guard let outcome = claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
+                    text(payload, from: socket, switchboard: switchboard, claimed: outcome)
+                }) else { return }
+                guard responder.proceed(after: outcome) else { return }
+            } else if let claimed {
+                guard responder.proceed(after: claimed) else { return }
+            }
             let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
             switch route {
             case .onLoop(let handle):
@@ -30,41 +51,52 @@ enum MessageDispatcher {
                     accepted(socket)
                     switch result {
                     case .now(let data):
-                        reply(to: socket, id: envelope.id, result: data)
+                        responder.ack(data)
                     case .later(let future):
-                        replyLater(future, to: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+                        socket.busy = true
+                        future.whenComplete { result in
+                            switch result {
+                            case .success(let deferred):
+                                responder.ack(deferred.data)
+                                deferred.followUp?()
+                            case .failure(let error):
+                                responder.fail(error, otherwise: EventError.Code.unavailable)
+                            }
+                            finished(socket, switchboard: switchboard)
+                        }
                     }
                 } catch let error as EventError {
-                    reject(socket, id: envelope.id, error, switchboard: switchboard)
+                    responder.reject(error)
                 } catch {
-                    handlerFailed(socket, id: envelope.id, event: envelope.event, error: error, switchboard: switchboard)
+                    responder.fail(error)
                 }
             case .task(let prepare):
                 let run: EventRouter.Run
                 do {
                     run = try prepare(data, socket.hub.decoder)
                 } catch {
-                    reject(socket, id: envelope.id, EventError(error), switchboard: switchboard)
+                    responder.reject(EventError(error))
                     return
                 }
                 accepted(socket)
-                Self.run(run, context, socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+                Self.run(run, context, responder: responder, switchboard: switchboard)
             }
         }
     }
 
-    static func binary(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer) {
+    static func binary(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer, claimed: ClaimOutcome? = nil) {
         guard case .events(let router) = switchboard.mode else {
             socket.deliver(OutboundFrame.make(opcode: .binary, payload: payload, allocator: socket.channel.allocator))
             return
         }
-        var payload = payload
-        guard let headerLength = payload.readInteger(as: UInt32.self), Int(headerLength) <= payload.readableBytes,
-            let header = payload.readSlice(length: Int(headerLength))
+        var bytes = payload
+        guard let headerLength = bytes.readInteger(as: UInt32.self), Int(headerLength) <= bytes.readableBytes,
+            let header = bytes.readSlice(length: Int(headerLength))
         else {
             reject(socket, id: nil, EventError(code: EventError.Code.badBinaryEnvelope, message: "a binary message starts with a 4-byte header length and a JSON header"), switchboard: switchboard)
             return
         }
+        let body = bytes
         header.withUnsafeReadableBytes { headerBytes in
             // The header is text inside a binary frame: the transport has not checked its UTF-8.
             guard header.isValidUTF8 else {
@@ -74,6 +106,10 @@ enum MessageDispatcher {
             guard let envelope = envelope(of: headerBytes, socket: socket, switchboard: switchboard, badCode: EventError.Code.badBinaryEnvelope) else {
                 return
             }
+            if claimed == nil, socket.busy {
+                wait(.binary, payload, socket: socket, switchboard: switchboard)
+                return
+            }
             if socket.pendingRooms != nil {
                 joinPendingRooms(socket, switchboard: switchboard)
             }
@@ -81,17 +117,102 @@ enum MessageDispatcher {
                 reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no binary handler for \"\(envelope.event)\""), switchboard: switchboard)
                 return
             }
+            let data = InboundPayload(message: headerBytes, range: envelope.data)
+            var responder = Responder(socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+            if claimed == nil, let key = responder.idempotencyKey {
+                // The header's data and the body's length: hashing a large body on the loop would
+                // cost more than the check is worth.
+                var fingerprint = MessageFingerprint.of(event: envelope.event, data: data.range.map { UnsafeRawBufferPointer(rebasing: headerBytes[$0]) })
+                fingerprint ^= UInt64(body.readableBytes) &* 0x9E37_79B9_7F4A_7C15
+                guard let outcome = claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
+                    binary(payload, from: socket, switchboard: switchboard, claimed: outcome)
+                }) else { return }
+                guard responder.proceed(after: outcome) else { return }
+            } else if let claimed {
+                guard responder.proceed(after: claimed) else { return }
+            }
             let run: EventRouter.BinaryRun
             do {
-                run = try route(InboundPayload(message: headerBytes, range: envelope.data), payload, socket.hub.decoder)
+                run = try route(data, body, socket.hub.decoder)
             } catch {
-                reject(socket, id: envelope.id, EventError(error), switchboard: switchboard)
+                responder.reject(EventError(error))
                 return
             }
             accepted(socket)
             let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
-            Self.run(run, context, socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+            Self.run(run, context, responder: responder, switchboard: switchboard)
         }
+    }
+
+    // MARK: one message at a time
+
+    /// Keeps a message that arrived while the connection's previous one is still being handled;
+    /// past the bound, stops reading from the connection until the queue drains.
+    private static func wait(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, socket: Socket, switchboard: SwitchboardServer) {
+        let queue = socket.handlers ?? HandlerQueue()
+        socket.handlers = queue
+        queue.waiting.append((opcode, payload))
+        if !queue.readsPaused, queue.waiting.count + 1 >= switchboard.configuration.maxHandlersInFlight {
+            queue.readsPaused = true
+            socket.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    /// On the loop, when the connection's current message has been handled: the next waiting
+    /// message, if any, is dispatched.
+    static func finished(_ socket: Socket, switchboard: SwitchboardServer) {
+        socket.busy = false
+        while !socket.busy, socket.state == .open, let queue = socket.handlers, let next = queue.waiting.popFirst() {
+            if next.opcode == .text {
+                text(next.payload, from: socket, switchboard: switchboard)
+            } else {
+                binary(next.payload, from: socket, switchboard: switchboard)
+            }
+        }
+        guard !socket.busy, let queue = socket.handlers, queue.waiting.isEmpty else { return }
+        socket.handlers = nil
+        if queue.readsPaused, socket.state == .open {
+            socket.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    // MARK: idempotency
+
+    /// The result of claiming a message's id, or of a store that failed.
+    typealias ClaimOutcome = Result<IdempotencyClaim, any Error>
+
+    /// Claims `key`. Returns the outcome when the store answered at once (the in-memory store
+    /// does); otherwise marks the connection busy, returns `nil`, and calls `resume` on the loop
+    /// with the outcome later.
+    private static func claim(
+        _ key: IdempotencyKey,
+        fingerprint: UInt64,
+        socket: Socket,
+        switchboard: SwitchboardServer,
+        resume: @escaping @Sendable (ClaimOutcome) -> Void
+    ) -> ClaimOutcome? {
+        let hub = socket.hub
+        let future = switchboard.idempotency.claim(key, fingerprint: fingerprint, on: socket.eventLoop)
+        // A future that is already complete calls back before `whenComplete` returns; the hub's
+        // slot carries the outcome out without an allocation per message.
+        hub.inlineClaim = nil
+        hub.awaitingInlineClaim = true
+        future.whenComplete { outcome in
+            if hub.awaitingInlineClaim {
+                hub.inlineClaim = outcome
+            } else {
+                socket.busy = false
+                resume(outcome)
+                if !socket.busy { finished(socket, switchboard: switchboard) }
+            }
+        }
+        hub.awaitingInlineClaim = false
+        if let outcome = hub.inlineClaim {
+            hub.inlineClaim = nil
+            return outcome
+        }
+        socket.busy = true
+        return nil
     }
 
     /// The envelope of a message, or `nil` after replying with the error; `badCode` replaces the
@@ -150,24 +271,15 @@ enum MessageDispatcher {
 
     // MARK: replies
 
-    /// An ack for a handled message, when the client gave an id to answer to.
-    static func reply(to socket: Socket, id: String?, result: Data?) {
-        guard let id else { return }
-        let header = OutboundMessage.Header(event: "ack", id: id)
-        socket.deliver(OutboundMessage.frame(header, dataJSON: result, allocator: socket.channel.allocator))
-    }
-
-    /// An ack for a message handled on the event loop.
-    static func reply(to socket: Socket, id: String?, result: ByteBuffer?) {
-        guard let id else { return }
-        let header = OutboundMessage.Header(event: "ack", id: id)
-        socket.deliver(OutboundMessage.frame(header, dataJSON: result, allocator: socket.channel.allocator))
-    }
-
     /// An error reply for a message that was not handled; invalid messages count against the socket.
     static func reject(_ socket: Socket, id: String?, _ error: EventError, switchboard: SwitchboardServer) {
         socket.deliver(OutboundMessage.errorFrame(id: id, code: error.code, message: error.message, allocator: socket.channel.allocator))
-        switch error.code {
+        countInvalid(socket, code: error.code, switchboard: switchboard)
+    }
+
+    /// Counts an invalid message against the connection; past the limit it is closed with 1008.
+    static func countInvalid(_ socket: Socket, code: String, switchboard: SwitchboardServer) {
+        switch code {
         case EventError.Code.badJSON, EventError.Code.badEnvelope, EventError.Code.unknownEvent,
             EventError.Code.invalidPayload, EventError.Code.validationFailed, EventError.Code.badBinaryEnvelope:
             socket.invalidScore += 1
@@ -179,44 +291,31 @@ enum MessageDispatcher {
         }
     }
 
-    /// Sends the ack of an on-loop handler whose answer waited for the broker, then its follow-up.
-    private static func replyLater(_ future: EventLoopFuture<DeferredReply>, to socket: Socket, id: String?, event: String, switchboard: SwitchboardServer) {
-        future.whenComplete { result in
-            switch result {
-            case .success(let deferred):
-                reply(to: socket, id: id, result: deferred.data)
-                deferred.followUp?()
-            case .failure(let error as EventError):
-                socket.deliver(OutboundMessage.errorFrame(id: id, code: error.code, message: error.message, allocator: socket.channel.allocator))
-            case .failure(let error):
-                switchboard.logger.error("a service failed", metadata: ["socket": "\(socket.id)", "event": "\(event)", "error": "\(error)"])
-                socket.deliver(
-                    OutboundMessage.errorFrame(id: id, code: EventError.Code.unavailable, message: "the server could not complete this now; try again", allocator: socket.channel.allocator))
-            }
-        }
-    }
-
     private static func accepted(_ socket: Socket) {
         if socket.invalidScore > 0 { socket.invalidScore -= 1 }
-    }
-
-    static func handlerFailed(_ socket: Socket, id: String?, event: String, error: any Error, switchboard: SwitchboardServer) {
-        switchboard.logger.error("handler failed", metadata: ["socket": "\(socket.id)", "event": "\(event)", "error": "\(error)"])
-        socket.deliver(OutboundMessage.errorFrame(id: id, code: EventError.Code.handlerFailed, message: "the handler failed", allocator: socket.channel.allocator))
     }
 }
 
 extension MessageDispatcher {
-    /// Runs an app handler in a task and sends its ack or error reply from there.
-    fileprivate static func run(_ handler: @escaping EventRouter.Run, _ context: EventContext, socket: Socket, id: String?, event: String, switchboard: SwitchboardServer) {
+    /// Runs an app handler in a task; its reply goes out from the connection's loop, and the
+    /// connection's next message is dispatched after it. A handler whose connection ends goes on
+    /// to its end (its reply is remembered for a retry on another connection, and not sent).
+    fileprivate static func run(_ handler: @escaping EventRouter.Run, _ context: EventContext, responder: Responder, switchboard: SwitchboardServer) {
+        let socket = context.socket
+        socket.busy = true
         Task {
+            let result: Result<Data?, any Error>
             do {
-                let result = try await handler(context)
-                MessageDispatcher.reply(to: socket, id: id, result: result)
-            } catch let error as EventError {
-                socket.deliver(OutboundMessage.errorFrame(id: id, code: error.code, message: error.message, allocator: socket.channel.allocator))
+                result = .success(try await handler(context))
             } catch {
-                MessageDispatcher.handlerFailed(socket, id: id, event: event, error: error, switchboard: switchboard)
+                result = .failure(error)
+            }
+            socket.eventLoop.execute {
+                switch result {
+                case .success(let data): responder.ack(data)
+                case .failure(let error): responder.fail(error)
+                }
+                finished(socket, switchboard: switchboard)
             }
         }
     }

@@ -16,6 +16,11 @@ final class LoopHub: @unchecked Sendable {
     let closeTimeout: TimeAmount
     /// Shared by the connections of this loop to parse their messages.
     let decoder = JSONDecoder()
+    /// Carries an idempotency claim that completed at once out of its callback (see
+    /// `MessageDispatcher.claim`): one slot per loop, since such a callback runs before the call
+    /// that registered it returns.
+    var inlineClaim: MessageDispatcher.ClaimOutcome?
+    var awaitingInlineClaim = false
 
     private var sockets: [Socket] = []
     private var needingFlush: [Socket] = []

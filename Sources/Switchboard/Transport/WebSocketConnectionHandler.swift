@@ -76,6 +76,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         guard registered, socket.state != .closed else { return }
         let wasClosing = socket.state == .closing
         socket.state = .closed
+        // Messages still waiting for their turn are dropped (the client resends what it has no
+        // reply for); a handler already running goes on to its end.
+        socket.handlers = nil
         socket.hub.remove(socket)
         switchboard.rooms.leaveAll(socket)
         if holdsSlot { switchboard.limiter.release(socket.user.id) }

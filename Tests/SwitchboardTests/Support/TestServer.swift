@@ -60,6 +60,7 @@ enum TestServers {
         authorizeJoin: SwitchboardServer.JoinAuthorizer? = nil,
         broker: (any Broker)? = nil,
         snapshot: RoomSnapshot = .none,
+        idempotency: (any IdempotencyStore)? = nil,
         echo: Bool = false,
         logger: Logger = TestServers.defaultLogger,
         _ body: @Sendable (TestServer) async throws -> Void
@@ -77,6 +78,7 @@ enum TestServers {
                 authorizeJoin: authorizeJoin,
                 broker: broker,
                 snapshot: snapshot,
+                idempotency: idempotency,
                 logger: logger
             )
         }
