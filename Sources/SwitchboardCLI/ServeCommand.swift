@@ -37,8 +37,28 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Send presence.join/presence.leave to room members: true or false (env SWITCHBOARD_PRESENCE).")
     var presence: Bool = EnvironmentDefault.bool("SWITCHBOARD_PRESENCE", true)
 
+    @Option(help: "Keep each room event this long for clients that resume, e.g. 1h (env SWITCHBOARD_HISTORY_TTL).")
+    var historyTTL: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_HISTORY_TTL", "1h")
+
+    @Option(help: "Most events kept per room (env SWITCHBOARD_HISTORY_SIZE); 0 keeps none.")
+    var historySize: Int = EnvironmentDefault.int("SWITCHBOARD_HISTORY_SIZE", 1000)
+
+    @Option(help: "Most MiB all rooms' history may hold (env SWITCHBOARD_HISTORY_MEMORY).")
+    var historyMemory: Int = EnvironmentDefault.int("SWITCHBOARD_HISTORY_MEMORY", 256)
+
+    @Option(help: "Most events replayed to a resuming client per room; further behind gets state.refresh (env SWITCHBOARD_MAX_REPLAY).")
+    var maxReplay: Int = EnvironmentDefault.int("SWITCHBOARD_MAX_REPLAY", 1000)
+
+    @Option(help: "How long a client message id is remembered for retries, e.g. 10m (env SWITCHBOARD_IDEMPOTENCY_WINDOW).")
+    var idempotencyWindow: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_IDEMPOTENCY_WINDOW", "10m")
+
     func validate() throws {
         guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
+        guard historySize >= 0 else { throw ValidationError("--history-size must be 0 or more") }
+        guard historyMemory >= 1 else { throw ValidationError("--history-memory must be at least 1 (MiB)") }
+        guard maxReplay >= 0 else { throw ValidationError("--max-replay must be 0 or more") }
+        guard historyTTL.duration > .zero else { throw ValidationError("--history-ttl must be positive") }
+        guard idempotencyWindow.duration > .zero else { throw ValidationError("--idempotency-window must be positive") }
     }
 
     func run() async throws {
@@ -47,6 +67,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.allowedOrigins = allowedOrigins
         configuration.maxConnectionsPerUser = maxConnectionsPerUser
         configuration.presence = presence
+        configuration.history = HistoryConfiguration(
+            retention: historyTTL.duration, maxEventsPerRoom: historySize, maxBytes: historyMemory << 20, maxReplay: maxReplay)
+        configuration.idempotencyWindow = idempotencyWindow.duration
         let logger = transport.makeLogger()
 
         let jwtSecret = self.jwtSecret ?? EnvironmentDefault.string("SWITCHBOARD_JWT_SECRET")
@@ -65,17 +88,26 @@ struct ServeCommand: AsyncParsableCommand {
         let memberships = try SQLiteMembershipStore(path: database)
         var router = EventRouter()
         router.addChatEvents()
+        // Created here rather than by the server, so that they run as services: they drop what
+        // has expired even in rooms and for users that are idle.
+        let broker = InMemoryBroker(configuration: configuration.history)
+        let idempotency = InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser)
         let switchboard = SwitchboardServer(
             configuration: configuration,
             authentication: .jwt(verifier),
             router: router,
             memberships: memberships,
+            broker: broker,
+            snapshot: .latestEvents(configuration.history.snapshotEvents),
+            idempotency: idempotency,
             logger: logger
         )
         let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
         let host = transport.host
         let path = configuration.path
-        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, threads: transport.threads, logger: logger) { port in
+        try await StandaloneApplication.run(
+            switchboard, host: host, port: transport.port, threads: transport.threads, services: [broker, idempotency], logger: logger
+        ) { port in
             Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz, memberships: \(database))")
             if let devToken {
                 Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Switchboard
+@testable import SwitchboardCLI
 
 /// The `switchboard` executable end to end: the commands a README reader runs.
 @Suite("switchboard command line", .serialized)
@@ -59,5 +60,16 @@ struct CLITests {
         #expect(hello["data"]?["user"]?.stringValue == "dev")
         #expect(hello["data"]?["rooms"]?.arrayValue?.first?["room"]?.stringValue == "welcome")
         await client.close()
+    }
+
+    @Test("serve's history and idempotency options are checked")
+    func serveHistoryOptions() throws {
+        let parsed = try ServeCommand.parse(["--history-ttl", "2h", "--history-size", "10", "--history-memory", "8", "--max-replay", "5", "--idempotency-window", "1m"])
+        #expect(parsed.historyTTL.duration == .seconds(7200))
+        #expect(parsed.historySize == 10 && parsed.historyMemory == 8 && parsed.maxReplay == 5)
+        #expect(parsed.idempotencyWindow.duration == .seconds(60))
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--history-ttl", "0s"]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--history-size", "-1"]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--history-memory", "0"]) }
     }
 }

@@ -235,31 +235,35 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
         defer { trimming.store(false, ordering: .releasing) }
         let target = configuration.maxBytes - configuration.maxBytes / 10
         while heldBytes.load(ordering: .relaxed) > target {
-            // The oldest first event of each shard's rooms; the oldest of those goes first.
-            var oldest: (shard: Int, room: String, at: C.Instant)?
+            // One pass over the shards for every room's oldest event, then the rooms oldest first.
+            var rooms: [(shard: Int, room: String, at: C.Instant)] = []
             for (index, shard) in shards.enumerated() {
-                shard.withLockedValue { rooms in
-                    for (name, stream) in rooms {
-                        guard let first = stream.entries.first else { continue }
-                        if let current = oldest, current.at <= first.publishedAt { continue }
-                        oldest = (index, name, first.publishedAt)
+                shard.withLockedValue { streams in
+                    for (name, stream) in streams {
+                        if let first = stream.entries.first { rooms.append((index, name, first.publishedAt)) }
                     }
                 }
             }
-            guard let victim = oldest else { return }
-            let freed = shards[victim.shard].withLockedValue { rooms -> Int in
-                guard var stream = rooms.removeValue(forKey: victim.room) else { return 0 }
-                // Half of the room's history at a time, so one scan frees a useful amount.
-                var freed = 0
-                let count = max(1, stream.entries.count / 2)
-                for _ in 0..<count {
-                    guard let entry = stream.entries.popFirst() else { break }
-                    freed += entry.cost
+            guard !rooms.isEmpty else { return }
+            rooms.sort { $0.at < $1.at }
+            for victim in rooms {
+                let excess = heldBytes.load(ordering: .relaxed) - target
+                guard excess > 0 else { return }
+                let freed = shards[victim.shard].withLockedValue { streams -> Int in
+                    guard var stream = streams.removeValue(forKey: victim.room) else { return 0 }
+                    defer { streams[victim.room] = stream }
+                    // At most half of a room at a time, so that every room keeps its newest events
+                    // while older rooms have some to give.
+                    var freed = 0
+                    var budget = max(1, stream.entries.count / 2)
+                    while freed < excess, budget > 0, let entry = stream.entries.popFirst() {
+                        freed += entry.cost
+                        budget -= 1
+                    }
+                    return freed
                 }
-                rooms[victim.room] = stream
-                return freed
+                heldBytes.wrappingDecrement(by: freed, ordering: .relaxed)
             }
-            heldBytes.wrappingDecrement(by: freed, ordering: .relaxed)
         }
     }
 
@@ -268,9 +272,17 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     public func run() async throws {
         let tenth = configuration.retention / 10
         let interval = min(max(tenth, .seconds(1)), .seconds(60))
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval, tolerance: nil, clock: clock)
-            removeExpired()
+        let clock = self.clock
+        // Cancelled, sleep included, as soon as the service group shuts down.
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval, tolerance: nil, clock: clock)
+                    self.removeExpired()
+                }
+            }
+        } catch is CancellationError {
+            // Shutting down: a normal end.
         }
     }
 

@@ -141,9 +141,17 @@ public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service
     /// the service group shuts down.
     public func run() async throws {
         let interval = min(max(window / 10, .seconds(1)), .seconds(60))
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval, tolerance: nil, clock: clock)
-            removeExpired()
+        let clock = self.clock
+        // Cancelled, sleep included, as soon as the service group shuts down.
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval, tolerance: nil, clock: clock)
+                    self.removeExpired()
+                }
+            }
+        } catch is CancellationError {
+            // Shutting down: a normal end.
         }
     }
 }
