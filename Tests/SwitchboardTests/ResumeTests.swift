@@ -406,4 +406,82 @@ struct ResumeTests {
             for publisher in publishers { await publisher.close() }
         }
     }
+
+    // MARK: fault injection
+
+    @Test("connections cut by a proxy at random points (mid-frame included, FIN or RST) while publishers keep sending: the client ends with the exact sequence", arguments: [false, true])
+    func resumeThroughACuttingProxy(reset: Bool) async throws {
+        try await TestServers.with { server in
+            let proxy = try await ChaosProxy.start(upstreamPort: server.port, reset: reset)
+            let publishers = try await [server.open("bob"), server.open("carol")]
+            for publisher in publishers { _ = try await Self.joinPosition(publisher, "lobby") }
+            let direct = try await server.open("alice")
+            let start = try await Self.joinPosition(direct, "lobby")
+            await direct.close()
+
+            let stop = TestSignal()
+            let sent = TestLockedBox([0, 0])
+            let sending = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (index, publisher) in publishers.enumerated() {
+                        group.addTask {
+                            // Until the test has made its cuts, and never more than 2000 each.
+                            for message in 0..<2000 where !stop.hasFired {
+                                _ = try await Self.send(publisher, "lobby", "p\(index)-\(message)")
+                                sent.withLock { $0[index] = message + 1 }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            let token = try await server.token("alice")
+            var received: [[String: JSONValue]] = []
+            var last = start
+            var cuts = 0
+            var attempts = 0
+            while cuts < 8 {
+                attempts += 1
+                #expect(attempts < 50, "too many attempts without a cut")
+                if attempts >= 50 { break }
+                // Past the upgrade response (about 130 bytes), anywhere in the frames that follow.
+                proxy.cutConnections(afterServerBytes: Int.random(in: 160...2400))
+                do {
+                    let client = try await TestWebSocketClient.open(port: proxy.port, path: "/ws?token=\(token)")
+                    _ = try await Resume.hello(client, ["lobby": last.description])
+                    while true {
+                        let event = try await client.nextJSON()
+                        guard let eid = Resume.eid(event) else { continue }
+                        received.append(event)
+                        last = eid
+                    }
+                } catch TestClientError.connectionClosed {
+                    cuts += 1
+                } catch TestClientError.handshakeRejected(let response) where response.status == 429 {
+                    // The server has not seen the last cut yet; a client would back off and retry.
+                    try await waitUntil("alice's slots to free up") { server.switchboard.limiter.count(of: "alice") < 5 }
+                }
+            }
+            stop.fire()
+            try await sending.value
+            proxy.cutConnections(afterServerBytes: nil)
+            let client = try await TestWebSocketClient.open(port: proxy.port, path: "/ws?token=\(token)")
+            let ack = try await Resume.hello(client, ["lobby": last.description])
+            #expect(Resume.outcome(ack, "lobby")?["recovered"] == .bool(true), "\(ack)")
+            let final = try await server.switchboard.rooms.position(of: "lobby")
+            if final.offset > last.offset {
+                received += try await Resume.events(client, room: "lobby", through: final)
+            }
+            Self.expectConsecutive(received, after: start)
+            let contents = Self.contents(received)
+            let counts = sent.withLock { $0 }
+            for index in 0..<2 {
+                #expect(contents.filter { $0.hasPrefix("p\(index)-") } == (0..<counts[index]).map { "p\(index)-\($0)" })
+            }
+            #expect(cuts == 8)
+            await client.close()
+            for publisher in publishers { await publisher.close() }
+            await proxy.stop()
+        }
+    }
 }
