@@ -484,4 +484,29 @@ struct ResumeTests {
             await proxy.stop()
         }
     }
+
+    @Test("a broker that fails gives error replies (unavailable), never a silent success, and leaves nothing half done")
+    func brokerFaultsAreReported() async throws {
+        let broker = FaultyBroker()
+        try await TestServers.with(broker: broker) { server in
+            let alice = try await server.open("alice")
+            _ = try await Self.joinPosition(alice, "lobby")
+            broker.failing.withLock { $0 = true }
+            let send = try await Self.request(alice, "message.send", #"{"room":"lobby","content":"lost?"}"#)
+            #expect(send["event"]?.stringValue == "error")
+            #expect(send["data"]?["code"]?.stringValue == "unavailable", "\(send)")
+            let join = try await Self.request(alice, "room.join", #"{"room":"other"}"#)
+            #expect(join["data"]?["code"]?.stringValue == "unavailable", "\(join)")
+            #expect(try await server.switchboard.rooms.members(of: "other").isEmpty, "a failed join leaves nothing behind")
+            let resumer = try await server.openQuiet("bob")
+            let ack = try await Resume.hello(resumer, ["lobby": "abc:1"])
+            #expect(Resume.outcome(ack, "lobby")?["error"]?["code"]?.stringValue == "unavailable", "\(ack)")
+            #expect(try await server.switchboard.rooms.members(of: "lobby") == ["alice"])
+            // The broker is back: the same message goes through.
+            broker.failing.withLock { $0 = false }
+            _ = try await Self.send(alice, "lobby", "delivered")
+            await resumer.close()
+            await alice.close()
+        }
+    }
 }

@@ -346,9 +346,13 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         logger.info("room leave", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
         let announcesPresence = self.announcesPresence
         let user = socket.user.id
-        presence.remove(user, from: name, on: socket.eventLoop).whenSuccess { lastOfUser in
-            guard lastOfUser, announcesPresence else { return }
-            _ = self.broker.publish(Self.presenceEvent("presence.leave", user: user, room: name, origin: nil), on: socket.eventLoop)
+        let logger = self.logger
+        presence.remove(user, from: name, on: socket.eventLoop).flatMap { lastOfUser -> EventLoopFuture<Void> in
+            guard lastOfUser, announcesPresence else { return socket.eventLoop.makeSucceededVoidFuture() }
+            return self.broker.publish(Self.presenceEvent("presence.leave", user: user, room: name, origin: nil), on: socket.eventLoop).map { _ in }
+        }.whenFailure { error in
+            // Nobody is waiting for this one: say it in the log, at least.
+            logger.error("presence.leave not announced", metadata: ["room": "\(name)", "user": "\(user)", "error": "\(error)"])
         }
     }
 

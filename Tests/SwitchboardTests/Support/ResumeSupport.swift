@@ -81,3 +81,26 @@ final class DelayedRecoveryBroker: Broker {
         return promise.futureResult
     }
 }
+
+/// The in-memory broker with a fault switch: while `failing` is set, publishes and reads fail as a
+/// broker whose backend went away would.
+final class FaultyBroker: Broker {
+    struct Unreachable: Error {}
+    let inner = InMemoryBroker()
+    let failing = TestLockedBox(false)
+
+    func attach(_ subscriber: any BrokerSubscriber) { inner.attach(subscriber) }
+    func subscribe(_ room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        failing.withLock { $0 } ? eventLoop.makeFailedFuture(Unreachable()) : inner.subscribe(room, on: eventLoop)
+    }
+    func unsubscribe(_ room: String) { inner.unsubscribe(room) }
+    func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> {
+        failing.withLock { $0 } ? eventLoop.makeFailedFuture(Unreachable()) : inner.publish(publication, on: eventLoop)
+    }
+    func recover(_ room: String, after position: EventID?, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<Recovery> {
+        failing.withLock { $0 } ? eventLoop.makeFailedFuture(Unreachable()) : inner.recover(room, after: position, limit: limit, on: eventLoop)
+    }
+    func latest(_ room: String, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<[HistoryEntry]> {
+        failing.withLock { $0 } ? eventLoop.makeFailedFuture(Unreachable()) : inner.latest(room, limit: limit, on: eventLoop)
+    }
+}
