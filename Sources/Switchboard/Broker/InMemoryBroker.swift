@@ -109,30 +109,44 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
         let maxEvents = max(configuration.maxEventsPerRoom, 0)
         var added = 0
         let position = shard(of: publication.room).withLockedValue { rooms -> EventID in
-            var stream = rooms.removeValue(forKey: publication.room) ?? RoomStream(epoch: Self.makeEpoch(), touchedAt: now)
-            added -= Self.dropExpired(from: &stream, before: now.advanced(by: .zero - retention))
-            stream.lastOffset += 1
-            stream.touchedAt = now
-            let position = stream.position
-            let frame = publication.frame(at: position)
-            if maxEvents > 0 {
-                let entry = Entry(offset: stream.lastOffset, frame: frame, publishedAt: now)
-                stream.entries.append(entry)
-                added += entry.cost
-                while stream.entries.count > maxEvents {
-                    added -= stream.entries.removeFirst().cost
-                }
-            }
-            // Delivered under the shard's lock: the next event of this room waits for it, which is
-            // what keeps every node's view of the room in position order.
-            subscriber?.deliver(BrokerEvent(room: publication.room, position: position, frame: frame, origin: publication.origin))
-            rooms[publication.room] = stream
-            return position
+            // Mutated in place through the default subscript: one lookup, no copy of the ring.
+            Self.append(
+                publication, to: &rooms[publication.room, default: RoomStream(epoch: Self.makeEpoch(), touchedAt: now)],
+                now: now, retention: retention, maxEvents: maxEvents, added: &added, subscriber: subscriber)
         }
         let total = heldBytes.wrappingIncrementThenLoad(by: added, ordering: .relaxed)
         if total > configuration.maxBytes {
             trimToBudget()
         }
+        return position
+    }
+
+    /// Under the shard's lock: the next position, the frame, history, delivery.
+    private static func append(
+        _ publication: Publication,
+        to stream: inout RoomStream,
+        now: C.Instant,
+        retention: Duration,
+        maxEvents: Int,
+        added: inout Int,
+        subscriber: (any BrokerSubscriber)?
+    ) -> EventID {
+        added -= dropExpired(from: &stream, before: now.advanced(by: .zero - retention))
+        stream.lastOffset += 1
+        stream.touchedAt = now
+        let position = stream.position
+        let frame = publication.frame(at: position)
+        if maxEvents > 0 {
+            let entry = Entry(offset: stream.lastOffset, frame: frame, publishedAt: now)
+            stream.entries.append(entry)
+            added += entry.cost
+            while stream.entries.count > maxEvents {
+                added -= stream.entries.removeFirst().cost
+            }
+        }
+        // Delivered under the shard's lock: the next event of this room waits for it, which is
+        // what keeps every node's view of the room in position order.
+        subscriber?.deliver(BrokerEvent(room: publication.room, position: position, frame: frame, origin: publication.origin))
         return position
     }
 
