@@ -17,9 +17,13 @@ import ServiceLifecycle
 /// Expired events are dropped when their room is next used, and for idle rooms by
 /// ``removeExpired()``, which ``run()`` calls periodically when the broker runs as a `Service`
 /// (the standalone server does). Time comes from `clock`, so tests move it instead of waiting.
-public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration == Duration, C: Sendable {
+public final class InMemoryBroker: Broker, Service {
     public let configuration: HistoryConfiguration
-    let clock: C
+    /// Time since the broker was created, on its clock. Kept as a closure rather than a generic
+    /// parameter: the types on the publish path stay non-generic, so they need no metadata look-up
+    /// at run time.
+    private let now: @Sendable () -> Duration
+    private let sleep: @Sendable (Duration) async throws -> Void
     private let shards: [NIOLockedValueBox<[String: RoomStream]>]
     private let subscriber = ManagedAtomicLazyReference<SubscriberBox>()
     /// Bytes held by every room's history: frames plus ``entryOverhead`` each.
@@ -35,30 +39,21 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
         init(_ subscriber: any BrokerSubscriber) { self.subscriber = subscriber }
     }
 
-    struct Entry {
-        let offset: UInt64
-        let frame: ByteBuffer
-        let publishedAt: C.Instant
-        var cost: Int { frame.readableBytes + InMemoryBroker.entryOverhead }
-    }
-
-    struct RoomStream {
-        let epoch: String
-        var lastOffset: UInt64 = 0
-        var entries = CircularBuffer<Entry>()
-        var subscribed = false
-        /// When it was last published to or unsubscribed: an unused, empty stream is dropped
-        /// once this is older than the retention period.
-        var touchedAt: C.Instant
-
-        var position: EventID { EventID(epoch: epoch, offset: lastOffset) }
-    }
+    typealias Entry = InMemoryHistoryEntry
+    typealias RoomStream = InMemoryRoomStream
 
     /// Creates a broker with `configuration`'s bounds, telling time by `clock`.
-    public init(configuration: HistoryConfiguration = .init(), clock: C) {
+    public init<C: Clock & Sendable>(configuration: HistoryConfiguration = .init(), clock: C) where C.Duration == Duration {
         self.configuration = configuration
-        self.clock = clock
+        let start = clock.now
+        self.now = { start.duration(to: clock.now) }
+        self.sleep = { try await clock.sleep(for: $0) }
         self.shards = (0..<64).map { _ in NIOLockedValueBox([:]) }
+    }
+
+    /// A broker on the system's monotonic clock.
+    public convenience init(configuration: HistoryConfiguration = .init()) {
+        self.init(configuration: configuration, clock: ContinuousClock())
     }
 
     private func shard(of room: String) -> NIOLockedValueBox<[String: RoomStream]> {
@@ -74,7 +69,7 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     }
 
     public func subscribe(_ room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        let now = clock.now
+        let now = self.now()
         shard(of: room).withLockedValue { rooms in
             var stream = rooms.removeValue(forKey: room) ?? RoomStream(epoch: Self.makeEpoch(), touchedAt: now)
             stream.subscribed = true
@@ -84,7 +79,7 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     }
 
     public func unsubscribe(_ room: String) {
-        let now = clock.now
+        let now = self.now()
         shard(of: room).withLockedValue { rooms in
             rooms[room]?.subscribed = false
             rooms[room]?.touchedAt = now
@@ -104,7 +99,7 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
             subscriber?.deliver(BrokerEvent(room: publication.room, position: nil, frame: frame, origin: publication.origin))
             return nil
         }
-        let now = clock.now
+        let now = self.now()
         let retention = configuration.retention
         let maxEvents = max(configuration.maxEventsPerRoom, 0)
         var added = 0
@@ -125,13 +120,13 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     private static func append(
         _ publication: Publication,
         to stream: inout RoomStream,
-        now: C.Instant,
+        now: Duration,
         retention: Duration,
         maxEvents: Int,
         added: inout Int,
         subscriber: (any BrokerSubscriber)?
     ) -> EventID {
-        added -= dropExpired(from: &stream, before: now.advanced(by: .zero - retention))
+        added -= dropExpired(from: &stream, before: now - retention)
         stream.lastOffset += 1
         stream.touchedAt = now
         let position = stream.position
@@ -156,8 +151,8 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
 
     /// ``recover(_:after:limit:on:)`` without a future.
     public func recoverNow(_ room: String, after position: EventID?, limit: Int) -> Recovery {
-        let now = clock.now
-        let cutoff = now.advanced(by: .zero - configuration.retention)
+        let now = self.now()
+        let cutoff = now - configuration.retention
         var dropped = 0
         let recovery = shard(of: room).withLockedValue { rooms -> Recovery in
             var stream = rooms.removeValue(forKey: room) ?? RoomStream(epoch: Self.makeEpoch(), touchedAt: now)
@@ -196,7 +191,7 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
 
     /// ``latest(_:limit:on:)`` without a future.
     public func latestNow(_ room: String, limit: Int) -> [HistoryEntry] {
-        let cutoff = clock.now.advanced(by: .zero - configuration.retention)
+        let cutoff = now() - configuration.retention
         return shard(of: room).withLockedValue { rooms -> [HistoryEntry] in
             guard let stream = rooms[room] else { return [] }
             let kept = stream.entries.filter { $0.publishedAt > cutoff }
@@ -215,8 +210,8 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     /// Drops every event older than the retention period, and the streams of rooms that have no
     /// subscriber, no history and have not been used for that long (their epoch goes with them).
     public func removeExpired() {
-        let now = clock.now
-        let cutoff = now.advanced(by: .zero - configuration.retention)
+        let now = self.now()
+        let cutoff = now - configuration.retention
         var dropped = 0
         for shard in shards {
             shard.withLockedValue { rooms in
@@ -233,7 +228,7 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     }
 
     /// Drops the events of `stream` published at or before `cutoff`; returns the bytes freed.
-    private static func dropExpired(from stream: inout RoomStream, before cutoff: C.Instant) -> Int {
+    private static func dropExpired(from stream: inout RoomStream, before cutoff: Duration) -> Int {
         var freed = 0
         while let first = stream.entries.first, first.publishedAt <= cutoff {
             freed += stream.entries.removeFirst().cost
@@ -250,7 +245,7 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
         let target = configuration.maxBytes - configuration.maxBytes / 10
         while heldBytes.load(ordering: .relaxed) > target {
             // One pass over the shards for every room's oldest event, then the rooms oldest first.
-            var rooms: [(shard: Int, room: String, at: C.Instant)] = []
+            var rooms: [(shard: Int, room: String, at: Duration)] = []
             for (index, shard) in shards.enumerated() {
                 shard.withLockedValue { streams in
                     for (name, stream) in streams {
@@ -286,12 +281,12 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     public func run() async throws {
         let tenth = configuration.retention / 10
         let interval = min(max(tenth, .seconds(1)), .seconds(60))
-        let clock = self.clock
+        let sleep = self.sleep
         // Cancelled, sleep included, as soon as the service group shuts down.
         do {
             try await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
-                    try await Task.sleep(for: interval, tolerance: nil, clock: clock)
+                    try await sleep(interval)
                     self.removeExpired()
                 }
             }
@@ -308,9 +303,29 @@ public final class InMemoryBroker<C: Clock>: Broker, Service where C.Duration ==
     }
 }
 
-extension InMemoryBroker where C == ContinuousClock {
-    /// A broker on the system's monotonic clock.
-    public convenience init(configuration: HistoryConfiguration = .init()) {
-        self.init(configuration: configuration, clock: ContinuousClock())
+/// One kept event of the in-memory broker.
+struct InMemoryHistoryEntry {
+    let offset: UInt64
+    let frame: ByteBuffer
+    /// When it was published, as time since the broker was created.
+    let publishedAt: Duration
+    var cost: Int { frame.readableBytes + InMemoryBroker.entryOverhead }
+}
+
+/// One room's stream in the in-memory broker.
+struct InMemoryRoomStream {
+    let epoch: String
+    var lastOffset: UInt64 = 0
+    var entries = CircularBuffer<InMemoryHistoryEntry>()
+    var subscribed = false
+    /// When it was last published to or unsubscribed: an unused, empty stream is dropped once this
+    /// is older than the retention period.
+    var touchedAt: Duration
+
+    init(epoch: String, touchedAt: Duration) {
+        self.epoch = epoch
+        self.touchedAt = touchedAt
     }
+
+    var position: EventID { EventID(epoch: epoch, offset: lastOffset) }
 }

@@ -8,39 +8,35 @@ import ServiceLifecycle
 /// not remembered (their retries would be handled again), which keeps memory bounded whatever the
 /// load. Expired ids go when their user is next seen, and for idle users by ``removeExpired()``,
 /// which ``run()`` calls periodically when the store runs as a `Service`.
-public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service where C.Duration == Duration, C: Sendable {
+public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     public let window: Duration
     public let maxKeysPerUser: Int
     public let maxKeys: Int
-    let clock: C
+    /// Time since the store was created, on its clock (a closure, not a generic parameter, so that
+    /// the types of the message path need no metadata look-up at run time).
+    private let now: @Sendable () -> Duration
+    private let sleep: @Sendable (Duration) async throws -> Void
     private let shards: [NIOLockedValueBox<[String: UserKeys]>]
     private let keyCount = ManagedAtomic<Int>(0)
 
-    enum State {
-        case pending([EventLoopPromise<ByteBuffer>])
-        case done(ByteBuffer)
-    }
-
-    struct Record {
-        let fingerprint: UInt64
-        var state: State
-        let expiresAt: C.Instant
-    }
-
-    struct UserKeys {
-        var records: [String: Record] = [:]
-        /// Ids in the order they were claimed, for expiry and eviction.
-        var order = CircularBuffer<String>()
-    }
+    typealias UserKeys = IdempotencyUserKeys
 
     /// Creates a store remembering ids for `window`, at most `maxKeysPerUser` per user and
     /// `maxKeys` in all, telling time by `clock`.
-    public init(window: Duration = .seconds(600), maxKeysPerUser: Int = 1000, maxKeys: Int = 100_000, clock: C) {
+    public init<C: Clock & Sendable>(window: Duration = .seconds(600), maxKeysPerUser: Int = 1000, maxKeys: Int = 100_000, clock: C)
+    where C.Duration == Duration {
         self.window = window
         self.maxKeysPerUser = max(maxKeysPerUser, 1)
         self.maxKeys = max(maxKeys, 1)
-        self.clock = clock
+        let start = clock.now
+        self.now = { start.duration(to: clock.now) }
+        self.sleep = { try await clock.sleep(for: $0) }
         self.shards = (0..<64).map { _ in NIOLockedValueBox([:]) }
+    }
+
+    /// A store on the system's monotonic clock.
+    public convenience init(window: Duration = .seconds(600), maxKeysPerUser: Int = 1000, maxKeys: Int = 100_000) {
+        self.init(window: window, maxKeysPerUser: maxKeysPerUser, maxKeys: maxKeys, clock: ContinuousClock())
     }
 
     private func shard(of user: String) -> NIOLockedValueBox<[String: UserKeys]> {
@@ -53,7 +49,7 @@ public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service
     public var count: Int { keyCount.load(ordering: .relaxed) }
 
     public func claim(_ key: IdempotencyKey, fingerprint: UInt64, on eventLoop: any EventLoop) -> EventLoopFuture<IdempotencyClaim> {
-        let now = clock.now
+        let now = self.now()
         let window = self.window
         let maxKeysPerUser = self.maxKeysPerUser
         let underTotal = keyCount.load(ordering: .relaxed) < maxKeys
@@ -78,7 +74,7 @@ public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service
             while keys.order.count >= maxKeysPerUser, let oldest = keys.order.popFirst() {
                 if keys.records.removeValue(forKey: oldest) != nil { delta -= 1 }
             }
-            keys.records[key.id] = Record(fingerprint: fingerprint, state: .pending([]), expiresAt: now.advanced(by: window))
+            keys.records[key.id] = UserKeys.Record(fingerprint: fingerprint, state: .pending([]), expiresAt: now + window)
             keys.order.append(key.id)
             delta += 1
             return .first
@@ -106,7 +102,7 @@ public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service
 
     /// Drops the ids whose window has passed, from the front of the claim order; returns how many
     /// records went. An id still pending stays until it completes.
-    private static func dropExpired(from keys: inout UserKeys, now: C.Instant) -> Int {
+    private static func dropExpired(from keys: inout UserKeys, now: Duration) -> Int {
         var dropped = 0
         while let oldest = keys.order.first {
             guard let record = keys.records[oldest] else {
@@ -123,7 +119,7 @@ public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service
 
     /// Forgets every id whose window has passed.
     public func removeExpired() {
-        let now = clock.now
+        let now = self.now()
         var dropped = 0
         for shard in shards {
             shard.withLockedValue { users in
@@ -141,12 +137,12 @@ public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service
     /// the service group shuts down.
     public func run() async throws {
         let interval = min(max(window / 10, .seconds(1)), .seconds(60))
-        let clock = self.clock
+        let sleep = self.sleep
         // Cancelled, sleep included, as soon as the service group shuts down.
         do {
             try await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
-                    try await Task.sleep(for: interval, tolerance: nil, clock: clock)
+                    try await sleep(interval)
                     self.removeExpired()
                 }
             }
@@ -156,9 +152,21 @@ public final class InMemoryIdempotencyStore<C: Clock>: IdempotencyStore, Service
     }
 }
 
-extension InMemoryIdempotencyStore where C == ContinuousClock {
-    /// A store on the system's monotonic clock.
-    public convenience init(window: Duration = .seconds(600), maxKeysPerUser: Int = 1000, maxKeys: Int = 100_000) {
-        self.init(window: window, maxKeysPerUser: maxKeysPerUser, maxKeys: maxKeys, clock: ContinuousClock())
+/// The ids of one user in the in-memory idempotency store.
+struct IdempotencyUserKeys {
+    enum State {
+        case pending([EventLoopPromise<ByteBuffer>])
+        case done(ByteBuffer)
     }
+
+    struct Record {
+        let fingerprint: UInt64
+        var state: State
+        /// As time since the store was created.
+        let expiresAt: Duration
+    }
+
+    var records: [String: Record] = [:]
+    /// Ids in the order they were claimed, for expiry and eviction.
+    var order = CircularBuffer<String>()
 }

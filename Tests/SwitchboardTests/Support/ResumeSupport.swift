@@ -50,12 +50,12 @@ enum Resume {
 /// published meanwhile reach the connection only through the room's buffer); otherwise the read
 /// itself waits (so that they are both in the read and in the buffer, and must be merged).
 final class DelayedRecoveryBroker: Broker {
-    let inner: InMemoryBroker<ContinuousClock>
+    let inner: InMemoryBroker
     let readEarly: Bool
     let started = TestSignal()
     let release = TestSignal()
 
-    init(inner: InMemoryBroker<ContinuousClock>, readEarly: Bool) {
+    init(inner: InMemoryBroker, readEarly: Bool) {
         self.inner = inner
         self.readEarly = readEarly
     }
