@@ -3,11 +3,12 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 
-/// Message ids in this process's memory: per user, for a window, at most a number per user and in
-/// all. Past the per-user bound the user's oldest id is forgotten; past the total bound new ids are
-/// not remembered (their retries would be handled again), which keeps memory bounded whatever the
-/// load. Expired ids go when their user is next seen, and for idle users by ``removeExpired()``,
-/// which ``run()`` calls periodically when the store runs as a `Service`.
+/// Message ids in this process's memory: per user, for a window, within a bound per user and in
+/// all. Per user, ids live in two generations (see `IdempotencyUserKeys`): at least the last half
+/// of the per-user bound is always remembered, and forgetting costs nothing per message. Past the
+/// total bound new ids are not remembered (their retries would be handled again), which keeps
+/// memory bounded whatever the load. Users idle for a whole window are dropped by
+/// ``removeExpired()``, which ``run()`` calls periodically when the store runs as a `Service`.
 public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     public let window: Duration
     public let maxKeysPerUser: Int
@@ -51,48 +52,58 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     public func claim(_ key: IdempotencyKey, fingerprint: UInt64, on eventLoop: any EventLoop) -> EventLoopFuture<IdempotencyClaim> {
         let now = self.now()
         let window = self.window
-        let maxKeysPerUser = self.maxKeysPerUser
+        let generationSize = max(1, maxKeysPerUser / 2)
         let underTotal = keyCount.load(ordering: .relaxed) < maxKeys
         var delta = 0
         let claim = shard(of: key.user).withLockedValue { users -> IdempotencyClaim in
-            var keys = users.removeValue(forKey: key.user) ?? UserKeys()
-            defer { if !keys.order.isEmpty { users[key.user] = keys } }
-            delta -= Self.dropExpired(from: &keys, now: now)
-            if let record = keys.records[key.id] {
-                guard record.fingerprint == fingerprint else { return .conflict }
-                switch record.state {
-                case .done(let reply):
-                    return .replied(reply)
-                case .pending(var waiters):
-                    let promise = eventLoop.makePromise(of: ByteBuffer.self)
-                    waiters.append(promise)
-                    keys.records[key.id]?.state = .pending(waiters)
-                    return .inProgress(promise.futureResult)
-                }
-            }
-            guard underTotal else { return .first }
-            while keys.order.count >= maxKeysPerUser, let oldest = keys.order.popFirst() {
-                if keys.records.removeValue(forKey: oldest) != nil { delta -= 1 }
-            }
-            keys.records[key.id] = UserKeys.Record(fingerprint: fingerprint, state: .pending([]), expiresAt: now + window)
-            keys.order.append(key.id)
-            delta += 1
-            return .first
+            // Mutated in place through the default subscript: one lookup, no copy.
+            Self.claim(
+                key.id, fingerprint: fingerprint, in: &users[key.user, default: UserKeys(since: now)],
+                now: now, window: window, generationSize: generationSize, remember: underTotal, delta: &delta, eventLoop: eventLoop)
         }
         if delta != 0 { keyCount.wrappingIncrement(by: delta, ordering: .relaxed) }
         return eventLoop.makeSucceededFuture(claim)
     }
 
+    private static func claim(
+        _ id: String,
+        fingerprint: UInt64,
+        in keys: inout UserKeys,
+        now: Duration,
+        window: Duration,
+        generationSize: Int,
+        remember: Bool,
+        delta: inout Int,
+        eventLoop: any EventLoop
+    ) -> IdempotencyClaim {
+        if let record = keys.record(id, now: now) {
+            guard record.fingerprint == fingerprint else { return .conflict }
+            switch record.state {
+            case .done(let reply):
+                return .replied(reply)
+            case .pending(var waiters):
+                let promise = eventLoop.makePromise(of: ByteBuffer.self)
+                waiters.append(promise)
+                keys.update(id) { $0.state = .pending(waiters) }
+                return .inProgress(promise.futureResult)
+            }
+        }
+        guard remember else { return .first }
+        delta -= keys.rotateIfNeeded(now: now, window: window, generationSize: generationSize)
+        keys.current[id] = UserKeys.Record(fingerprint: fingerprint, state: .pending([]), expiresAt: now + window)
+        keys.lastClaim = now
+        delta += 1
+        return .first
+    }
+
     public func complete(_ key: IdempotencyKey, reply: ByteBuffer, remember: Bool) {
         var forgotten = false
         let waiters = shard(of: key.user).withLockedValue { users -> [EventLoopPromise<ByteBuffer>] in
-            guard let record = users[key.user]?.records[key.id], case .pending(let waiters) = record.state else { return [] }
+            guard let record = users[key.user]?.record(key.id, now: nil), case .pending(let waiters) = record.state else { return [] }
             if remember {
-                users[key.user]?.records[key.id]?.state = .done(reply)
+                users[key.user]?.update(key.id) { $0.state = .done(reply) }
             } else {
-                users[key.user]?.records.removeValue(forKey: key.id)
-                forgotten = true
-                // Its place in `order` goes when it comes to the front.
+                forgotten = users[key.user]?.remove(key.id) ?? false
             }
             return waiters
         }
@@ -100,33 +111,20 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
         for waiter in waiters { waiter.succeed(reply) }
     }
 
-    /// Drops the ids whose window has passed, from the front of the claim order; returns how many
-    /// records went. An id still pending stays until it completes.
-    private static func dropExpired(from keys: inout UserKeys, now: Duration) -> Int {
-        var dropped = 0
-        while let oldest = keys.order.first {
-            guard let record = keys.records[oldest] else {
-                keys.order.removeFirst()
-                continue
-            }
-            guard record.expiresAt <= now, case .done = record.state else { break }
-            keys.order.removeFirst()
-            keys.records.removeValue(forKey: oldest)
-            dropped += 1
-        }
-        return dropped
-    }
-
-    /// Forgets every id whose window has passed.
+    /// Forgets every id whose window has passed: the users with no claim for a whole window go,
+    /// with all their ids (but those still being handled).
     public func removeExpired() {
         let now = self.now()
+        let window = self.window
         var dropped = 0
         for shard in shards {
             shard.withLockedValue { users in
                 for user in Array(users.keys) {
                     guard var keys = users.removeValue(forKey: user) else { continue }
-                    dropped += Self.dropExpired(from: &keys, now: now)
-                    if !keys.order.isEmpty { users[user] = keys }
+                    if now - keys.lastClaim >= window {
+                        dropped += keys.dropAllButPending()
+                    }
+                    if !keys.isEmpty { users[user] = keys }
                 }
             }
         }
@@ -152,7 +150,11 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     }
 }
 
-/// The ids of one user in the in-memory idempotency store.
+/// The ids of one user in the in-memory idempotency store, in two generations: new ids go into
+/// `current`; when it is full (half the per-user bound) or a window old, it becomes `previous` and
+/// the old `previous` is dropped whole. So forgetting costs nothing per message (no dictionary
+/// deletions on the message path), an id is remembered at least its window unless the user sent
+/// more than the bound meanwhile, and memory stays within the bound.
 struct IdempotencyUserKeys {
     enum State {
         case pending([EventLoopPromise<ByteBuffer>])
@@ -164,9 +166,66 @@ struct IdempotencyUserKeys {
         var state: State
         /// As time since the store was created.
         let expiresAt: Duration
+
+        var isPending: Bool {
+            if case .pending = state { return true }
+            return false
+        }
     }
 
-    var records: [String: Record] = [:]
-    /// Ids in the order they were claimed, for expiry and eviction.
-    var order = CircularBuffer<String>()
+    var current: [String: Record] = [:]
+    var previous: [String: Record] = [:]
+    /// When `current` was started.
+    var since: Duration
+    /// When the user last claimed an id.
+    var lastClaim: Duration
+
+    init(since: Duration) {
+        self.since = since
+        self.lastClaim = since
+    }
+
+    var isEmpty: Bool { current.isEmpty && previous.isEmpty }
+
+    /// The record of `id`, if remembered and (with `now`) not expired; a pending one never expires.
+    func record(_ id: String, now: Duration?) -> Record? {
+        guard let record = current[id] ?? previous[id] else { return nil }
+        if let now, record.expiresAt <= now, !record.isPending { return nil }
+        return record
+    }
+
+    mutating func update(_ id: String, _ change: (inout Record) -> Void) {
+        if var record = current[id] {
+            change(&record)
+            current[id] = record
+        } else if var record = previous[id] {
+            change(&record)
+            previous[id] = record
+        }
+    }
+
+    mutating func remove(_ id: String) -> Bool {
+        current.removeValue(forKey: id) != nil || previous.removeValue(forKey: id) != nil
+    }
+
+    /// Starts a new generation when `current` is full or a window old; returns the ids dropped.
+    mutating func rotateIfNeeded(now: Duration, window: Duration, generationSize: Int) -> Int {
+        guard current.count >= generationSize || now - since >= window else { return 0 }
+        // Ids still being handled survive the rotation: their retries wait on them.
+        var carried: [String: Record] = [:]
+        for (id, record) in previous where record.isPending { carried[id] = record }
+        let dropped = previous.count - carried.count
+        previous = current
+        current = carried
+        since = now
+        return dropped
+    }
+
+    /// Drops every record but the pending ones; returns how many went.
+    mutating func dropAllButPending() -> Int {
+        let before = current.count + previous.count
+        current = current.filter { $0.value.isPending }
+        previous = previous.filter { $0.value.isPending }
+        return before - current.count - previous.count
+    }
 }
