@@ -5,7 +5,9 @@ import NIOCore
 /// hand-made HTTP upgrade request, checks for `101`, then scans the server's frames in place
 /// (``FrameParser``, ``MessageScanner``) and counts them in its loop's ``LoopStats``. It answers
 /// pings and Close, sends masked frames, keeps at most one request (`room.join`) pending, and can
-/// run a closed loop of `message.send` → `ack` (rtt).
+/// run a closed loop of `message.send` → `ack` (rtt) or a bounded burst of them (resume). For
+/// resume it can also follow one room's positions (``PositionTracker``), resume it with
+/// `session.hello`, and drop the connection without a Close frame.
 ///
 /// Everything here runs on the channel's event loop; other threads reach it through
 /// ``BenchConnection`` (a `NIOLoopBound`).
@@ -19,7 +21,28 @@ final class BenchClientHandler: ChannelInboundHandler {
 
     private struct PendingRequest {
         var idPattern: [UInt8]
-        var promise: EventLoopPromise<Void>
+        var promise: EventLoopPromise<[UInt8]>
+        var timeout: Scheduled<Void>?
+        /// A `room.join` whose ack's `eid` starts the tracker.
+        var startsPositions: Bool
+    }
+
+    private struct Burst {
+        /// `message.send` still to write.
+        var toWrite: Int
+        /// Written, reply not yet received.
+        var awaiting: Int
+        let window: Int
+        let timeout: TimeAmount
+        var outcome = BurstOutcome()
+        var promise: EventLoopPromise<BurstOutcome>
+        var watchdog: Scheduled<Void>?
+    }
+
+    private struct CatchUpWait {
+        var target: RoomPosition
+        var helloSentAtNanos: Int64
+        var promise: EventLoopPromise<CatchUp>
         var timeout: Scheduled<Void>?
     }
 
@@ -51,6 +74,16 @@ final class BenchClientHandler: ChannelInboundHandler {
     private var roundTrips: RoundTrips?
     private var encoder: MessageSendEncoder?
     private var closeTimeout: Scheduled<Void>?
+    private var burst: Burst?
+    /// The room whose positions are followed, as its bytes and a quote (see ``MessageScanner/isRoom(_:in:)``).
+    private var trackedRoom: [UInt8] = []
+    /// The positions seen of `trackedRoom`; `nil` when no room is followed (no scanning for `eid`).
+    private(set) var positions: PositionTracker?
+    private var catchUpWait: CatchUpWait?
+    /// Completes when a resume has caught up (see ``resume(room:from:target:replyTimeout:catchUpTimeout:)``).
+    private(set) var catchUp: EventLoopFuture<CatchUp>?
+    /// The code of the server's Close frame, if it sent one.
+    private(set) var serverCloseCode: UInt16?
     /// `message.send` frames this connection wrote (all time).
     private(set) var messagesSent = 0
 
@@ -98,6 +131,17 @@ final class BenchClientHandler: ChannelInboundHandler {
             roundTrips = nil
             loop.watchdog?.cancel()
             loop.promise.fail(error)
+        }
+        if let burst {
+            self.burst = nil
+            burst.watchdog?.cancel()
+            burst.promise.fail(error)
+        }
+        if let wait = catchUpWait {
+            catchUpWait = nil
+            wait.timeout?.cancel()
+            let reason = serverCloseCode.map { "the server closed the connection with \($0) before it caught up" } ?? "the connection closed before it caught up"
+            wait.promise.fail(BenchError.connectionClosed(reason))
         }
         context.fireChannelInactive()
     }
@@ -235,6 +279,7 @@ final class BenchClientHandler: ChannelInboundHandler {
                 stats.closedByServer += 1
                 // Echo the code (RFC 6455 5.5.1), then let the server close TCP.
                 let code: UInt16 = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1000
+                serverCloseCode = code
                 let reply = FrameWriter.closeFrame(code: code, maskKey: nextMaskKey(), allocator: context.channel.allocator)
                 context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
                 state = .closing
@@ -253,13 +298,21 @@ final class BenchClientHandler: ChannelInboundHandler {
         switch MessageScanner.classify(payload) {
         case .delivery(let sentAt):
             if let sentAt { stats.recordDelivery(sentAtNanos: sentAt, now: now) }
+            if positions != nil { trackPosition(payload, isMessage: true, now: now) }
         case .ack:
             if let request = pending, MessageScanner.contains(request.idPattern, in: payload) {
                 pending = nil
                 request.timeout?.cancel()
-                request.promise.succeed(())
+                // Here, not in a callback: the room's events may follow in this very read.
+                if request.startsPositions, let position = RoomPosition(firstIn: payload) {
+                    positions?.start(at: position)
+                }
+                request.promise.succeed(Array(payload))
             } else if roundTrips != nil {
                 roundTripReply(ack: true, context: context)
+            } else if burst != nil {
+                stats.acks += 1
+                burstReply(ack: true, position: RoomPosition(firstIn: payload))
             } else {
                 stats.acks += 1
             }
@@ -273,17 +326,24 @@ final class BenchClientHandler: ChannelInboundHandler {
                 request.promise.fail(BenchError.errorReply(text))
             } else if roundTrips != nil {
                 roundTripReply(ack: false, context: context)
+            } else if burst != nil {
+                burstReply(ack: false, position: nil)
             }
+        case .refresh:
+            if positions != nil { trackRefresh(payload, now: now) }
         case .other:
-            break
+            // Presence events take positions too.
+            if positions != nil { trackPosition(payload, isMessage: false, now: now) }
         }
     }
 
     // MARK: Requests
 
-    /// Sends `{"event":<event>,"data":<dataJSON>,"id":"q<n>"}` and completes when its `ack`
-    /// arrives; fails on an `error` reply, on close, or after `timeout`.
-    func sendRequest(event: String, dataJSON: String, timeout: TimeAmount) -> EventLoopFuture<Void> {
+    /// Sends `{"event":<event>,"data":<dataJSON>,"id":"q<n>"}` and completes with the text of its
+    /// `ack` when it arrives; fails on an `error` reply, on close, or after `timeout`. With
+    /// `startsPositions` (a `room.join` after ``trackPositions(room:)``) the ack's `eid` becomes
+    /// the tracker's first position, before any later message is read.
+    func sendRequest(event: String, dataJSON: String, timeout: TimeAmount, startsPositions: Bool = false) -> EventLoopFuture<[UInt8]> {
         guard let context, state == .open else {
             return upgraded.futureResult.eventLoop.makeFailedFuture(BenchError.connectionClosed("not open"))
         }
@@ -292,13 +352,14 @@ final class BenchClientHandler: ChannelInboundHandler {
         }
         nextRequestID += 1
         let id = "q\(nextRequestID)"
-        let promise = context.eventLoop.makePromise(of: Void.self)
+        let promise = context.eventLoop.makePromise(of: [UInt8].self)
         let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let self, let request = self.pending, request.promise.futureResult === promise.futureResult else { return }
             self.pending = nil
             promise.fail(BenchError.timeout("no reply to \(event) within \(timeout.nanoseconds / 1_000_000) ms"))
         }
-        pending = PendingRequest(idPattern: Array(#""id":"\#(id)""#.utf8), promise: promise, timeout: timeoutTask)
+        pending = PendingRequest(
+            idPattern: Array(#""id":"\#(id)""#.utf8), promise: promise, timeout: timeoutTask, startsPositions: startsPositions)
         let text = #"{"event":"\#(event)","data":\#(dataJSON),"id":"\#(id)"}"#
         let frame = FrameWriter.maskedFrame(opcode: FrameParser.text, payload: Array(text.utf8), maskKey: nextMaskKey(), allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
@@ -343,6 +404,126 @@ final class BenchClientHandler: ChannelInboundHandler {
     /// Flushes written messages.
     func flush() {
         context?.flush()
+    }
+
+    // MARK: Bursts
+
+    /// Writes `count` `message.send` (configured with ``configureMessages(room:payloadBytes:)``),
+    /// at most `window` of them awaiting their reply at a time. The future succeeds once every one
+    /// has had its reply (an `ack` or an `error`), with the `eid` of the last ack; it fails if the
+    /// connection closes, or if no reply comes for `timeout`.
+    func sendBurst(count: Int, window: Int, timeout: TimeAmount) -> EventLoopFuture<BurstOutcome> {
+        guard let context, state == .open, encoder != nil, burst == nil, roundTrips == nil else {
+            return upgraded.futureResult.eventLoop.makeFailedFuture(BenchError.connectionClosed("not open, or already sending"))
+        }
+        let promise = context.eventLoop.makePromise(of: BurstOutcome.self)
+        burst = Burst(toWrite: count, awaiting: 0, window: max(1, window), timeout: timeout, promise: promise)
+        fillBurst()
+        return promise.futureResult
+    }
+
+    private func burstReply(ack: Bool, position: RoomPosition?) {
+        guard var current = burst else { return }
+        current.awaiting -= 1
+        if ack {
+            current.outcome.acks += 1
+            // Replies come in the order of the messages: the last ack is the latest position.
+            if let position { current.outcome.lastAck = position }
+        } else {
+            current.outcome.errors += 1
+        }
+        burst = current
+        fillBurst()
+    }
+
+    /// Writes up to the window, (re)arms the watchdog, or completes the burst.
+    private func fillBurst() {
+        guard var current = burst, let context else { return }
+        if current.toWrite == 0, current.awaiting <= 0 {
+            burst = nil
+            current.watchdog?.cancel()
+            current.promise.succeed(current.outcome)
+            return
+        }
+        var wrote = false
+        while current.toWrite > 0, current.awaiting < current.window {
+            guard writeMessage() else {
+                burst = nil
+                current.watchdog?.cancel()
+                current.promise.fail(BenchError.connectionClosed("the publisher's connection closed"))
+                return
+            }
+            current.toWrite -= 1
+            current.awaiting += 1
+            wrote = true
+        }
+        if wrote { flush() }
+        current.watchdog?.cancel()
+        let promise = current.promise
+        let timeout = current.timeout
+        current.watchdog = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            guard let self, let burst = self.burst, burst.promise.futureResult === promise.futureResult else { return }
+            self.burst = nil
+            promise.fail(BenchError.timeout("no reply to message.send within \(timeout.nanoseconds / 1_000_000) ms"))
+        }
+        burst = current
+    }
+
+    // MARK: Positions and resume
+
+    /// Follows `room`'s positions from the `eid` of the next `room.join` sent with
+    /// `startsPositions` (see ``sendRequest(event:dataJSON:timeout:startsPositions:)``).
+    func trackPositions(room: String) {
+        trackedRoom = Array(room.utf8) + [UInt8(ascii: "\"")]
+        positions = PositionTracker()
+    }
+
+    /// Sends `session.hello` resuming `room` from `previous`'s position and follows the room from
+    /// there (``PositionTracker/init(resuming:)``). The future gives the text of the hello's ack
+    /// (it fails like any request, after `replyTimeout`); ``catchUp`` completes once the room's
+    /// event at `target` has arrived (or a `state.refresh` at or after it), and fails if the
+    /// connection closes first or `catchUpTimeout` after the hello.
+    func resume(
+        room: String, from previous: PositionTracker, target: RoomPosition, replyTimeout: TimeAmount, catchUpTimeout: TimeAmount
+    ) -> EventLoopFuture<[UInt8]> {
+        guard let context, state == .open, catchUpWait == nil else {
+            return upgraded.futureResult.eventLoop.makeFailedFuture(BenchError.connectionClosed("not open"))
+        }
+        guard let position = previous.position else {
+            return context.eventLoop.makeFailedFuture(BenchError.invalidOption("nothing to resume from: no position seen"))
+        }
+        trackedRoom = Array(room.utf8) + [UInt8(ascii: "\"")]
+        positions = PositionTracker(resuming: previous)
+        let promise = context.eventLoop.makePromise(of: CatchUp.self)
+        let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: catchUpTimeout) { [weak self] in
+            guard let self, let wait = self.catchUpWait, wait.promise.futureResult === promise.futureResult else { return }
+            self.catchUpWait = nil
+            promise.fail(BenchError.timeout("not caught up within \(catchUpTimeout.nanoseconds / 1_000_000) ms of the hello"))
+        }
+        catchUpWait = CatchUpWait(target: target, helloSentAtNanos: unixNanos(), promise: promise, timeout: timeoutTask)
+        catchUp = promise.futureResult
+        // The room name is the bench's own (validated, no escaping needed); so is the epoch.
+        let data = #"{"resume":{"\#(room)":"\#(position)"}}"#
+        return sendRequest(event: "session.hello", dataJSON: data, timeout: replyTimeout)
+    }
+
+    private func trackPosition(_ payload: UnsafeRawBufferPointer, isMessage: Bool, now: Int64) {
+        guard MessageScanner.isRoom(trackedRoom, in: payload), let id = MessageScanner.eventID(in: payload) else { return }
+        positions?.observe(epoch: UnsafeRawBufferPointer(rebasing: payload[id.epoch]), offset: id.offset, isMessage: isMessage)
+        checkCatchUp(now: now)
+    }
+
+    private func trackRefresh(_ payload: UnsafeRawBufferPointer, now: Int64) {
+        guard MessageScanner.isRoom(trackedRoom, in: payload), let id = MessageScanner.eventID(in: payload) else { return }
+        positions?.refresh(epoch: UnsafeRawBufferPointer(rebasing: payload[id.epoch]), offset: id.offset)
+        checkCatchUp(now: now)
+    }
+
+    private func checkCatchUp(now: Int64) {
+        guard let wait = catchUpWait, positions?.hasReached(wait.target) == true else { return }
+        catchUpWait = nil
+        wait.timeout?.cancel()
+        wait.promise.succeed(CatchUp(helloSentAtNanos: wait.helloSentAtNanos, caughtUpAtNanos: now))
     }
 
     // MARK: Round trips
@@ -390,6 +571,17 @@ final class BenchClientHandler: ChannelInboundHandler {
 
     // MARK: Closing
 
+    /// Closes TCP at once, without a Close frame: a client that vanished (the server notices at
+    /// once, protocol §4). Nothing more is read. The future completes when the channel is closed.
+    func drop() -> EventLoopFuture<Void> {
+        guard let context else { return upgraded.futureResult.eventLoop.makeSucceededVoidFuture() }
+        // Not .open any more, so the close is not counted as the server's.
+        state = .closed
+        let closed = context.channel.closeFuture
+        context.close(promise: nil)
+        return closed
+    }
+
     /// Sends Close 1000 and lets the server close TCP; closes it ourselves after `timeout`.
     /// The future completes when the channel is closed.
     func closeGracefully(timeout: TimeAmount) -> EventLoopFuture<Void> {
@@ -430,3 +622,11 @@ final class BenchClientHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension BenchClientHandler: Sendable {}
+
+/// What a burst of `message.send` got back (``BenchClientHandler/sendBurst(count:window:timeout:)``).
+struct BurstOutcome: Sendable {
+    var acks = 0
+    var errors = 0
+    /// The `eid` of the last ack: the position of the burst's last message.
+    var lastAck: RoomPosition?
+}

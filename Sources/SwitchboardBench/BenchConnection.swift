@@ -81,15 +81,26 @@ struct BenchConnection: Sendable {
             + "User-Agent: switchboard-bench\r\n\r\n"
     }
 
-    /// Sends `room.join` and waits for its ack.
-    func join(room: String, timeout: Duration) async throws {
-        try await request(event: "room.join", dataJSON: #"{"room":"\#(room)"}"#, timeout: timeout)
+    /// Sends `room.join` and waits for its ack; returns the ack's `eid` (the position from which
+    /// the room's events reach this connection). With `tracksPositions` the connection follows
+    /// the room's positions from there (``positions()``).
+    @discardableResult
+    func join(room: String, timeout: Duration, tracksPositions: Bool = false) async throws -> RoomPosition? {
+        let handler = self.handler
+        let reply = try await eventLoop.flatSubmit {
+            if tracksPositions { handler.value.trackPositions(room: room) }
+            return handler.value.sendRequest(
+                event: "room.join", dataJSON: #"{"room":"\#(room)"}"#, timeout: TimeAmount(timeout), startsPositions: tracksPositions)
+        }.get()
+        return RoomPosition(firstIn: reply)
     }
 
-    /// Sends a request envelope and waits for its ack (an `error` reply throws).
-    func request(event: String, dataJSON: String, timeout: Duration) async throws {
+    /// Sends a request envelope and waits for its ack (an `error` reply throws); returns the
+    /// ack's text.
+    @discardableResult
+    func request(event: String, dataJSON: String, timeout: Duration) async throws -> [UInt8] {
         let handler = self.handler
-        try await eventLoop.flatSubmit {
+        return try await eventLoop.flatSubmit {
             handler.value.sendRequest(event: event, dataJSON: dataJSON, timeout: TimeAmount(timeout))
         }.get()
     }
@@ -105,6 +116,58 @@ struct BenchConnection: Sendable {
     func roundTrips(until: NIODeadline, timeout: Duration) async throws {
         let handler = self.handler
         try await eventLoop.flatSubmit { handler.value.startRoundTrips(until: until, timeout: TimeAmount(timeout)) }.get()
+    }
+
+    /// Sends `count` `message.send`, at most `window` awaiting their reply (see
+    /// ``BenchClientHandler/sendBurst(count:window:timeout:)``).
+    func sendBurst(count: Int, window: Int, timeout: Duration) async throws -> BurstOutcome {
+        let handler = self.handler
+        return try await eventLoop.flatSubmit {
+            handler.value.sendBurst(count: count, window: window, timeout: TimeAmount(timeout))
+        }.get()
+    }
+
+    /// The positions this connection has seen of its tracked room; `nil` if it tracks none.
+    func positions() async -> PositionTracker? {
+        let handler = self.handler
+        return try? await eventLoop.submit { handler.value.positions }.get()
+    }
+
+    /// Sends `session.hello` resuming `room` from `previous` and waits for its ack (returned as
+    /// text); then ``caughtUp()`` waits for the room's event at `target` (see
+    /// ``BenchClientHandler/resume(room:from:target:replyTimeout:catchUpTimeout:)``).
+    @discardableResult
+    func resume(room: String, from previous: PositionTracker, target: RoomPosition, timeout: Duration, catchUpTimeout: Duration) async throws -> [UInt8] {
+        let handler = self.handler
+        return try await eventLoop.flatSubmit {
+            handler.value.resume(
+                room: room, from: previous, target: target, replyTimeout: TimeAmount(timeout), catchUpTimeout: TimeAmount(catchUpTimeout))
+        }.get()
+    }
+
+    /// Waits until the resume has caught up; throws if it did not (closed, timed out, or no
+    /// resume was started).
+    func caughtUp() async throws -> CatchUp {
+        let handler = self.handler
+        let loop = eventLoop
+        return try await loop.flatSubmit { () -> EventLoopFuture<CatchUp> in
+            handler.value.catchUp ?? loop.makeFailedFuture(BenchError.invalidOption("no resume started"))
+        }.get()
+    }
+
+    /// Closes TCP without a Close frame (see ``BenchClientHandler/drop()``).
+    func drop() -> EventLoopFuture<Void> {
+        let handler = self.handler
+        return eventLoop.flatSubmit { handler.value.drop() }
+    }
+
+    /// Drops every connection at once (all closes issued before any is awaited) and waits until
+    /// all are closed.
+    static func dropAll(_ connections: [BenchConnection]) async {
+        let futures = connections.map { $0.drop() }
+        for future in futures {
+            try? await future.get()
+        }
     }
 
     /// Starts the close handshake; the future completes once TCP is closed (at the latest after

@@ -15,19 +15,29 @@ public enum BenchScenario: String, CaseIterable, Sendable, Codable {
     case rtt
     /// Handshakes per second (with JWT verification) and connect time.
     case connect
+    /// N subscribers drop, miss M events, reconnect and resume at once: every event once, and the
+    /// time until all caught up; then one client replaying many missed events.
+    case resume
 }
 
 /// Everything a bench run needs. Every field has a default; only `url` usually changes.
 ///
 /// Every wait of a run is bounded: connects by `connectTimeout`, replies by `replyTimeout`,
-/// deliveries by `drain`, a whole connect phase by `connectPhaseLimit`, a sweep by `sweepTimeLimit`.
+/// deliveries by `drain`, a whole connect phase by `connectPhaseLimit`, a sweep by `sweepTimeLimit`,
+/// a resume's catch-up by `catchUpTimeout`.
 public struct BenchOptions: Sendable {
     /// The server's WebSocket URL; only loopback hosts are accepted (see ``BenchTarget``).
     public var url: String = "ws://127.0.0.1:8080/ws"
     /// The HS256 secret the bench signs its tokens with (at least 32 bytes).
     public var jwtSecret: String = TokenMinter.developmentSecret
-    /// fanout/sweep: subscribers in the room.
+    /// fanout/sweep/resume: subscribers in the room.
     public var subscribers: Int = 1000
+    /// resume: events the publisher sends while the subscribers are away.
+    public var events: Int = 100
+    /// resume: events one client misses before it resumes alone (the single-client replay).
+    public var replayEvents: Int = 1000
+    /// resume: limit from a reconnected subscriber's `session.hello` to its having caught up.
+    public var catchUpTimeout: Duration = .seconds(30)
     /// fanout: publisher messages per second. chat: messages per second per member.
     public var rate: Double = 50
     /// fanout, chat, rtt, connect: how long to send.
@@ -76,7 +86,7 @@ public struct BenchOptions: Sendable {
     public var connectPhaseLimit: Duration = .seconds(180)
     /// Token lifetime (`exp`).
     public var tokenTTL: Duration = .seconds(3600)
-    /// fanout/sweep room name.
+    /// fanout/sweep/resume room name (resume's single-client replay uses `<room>-replay`).
     public var room: String = "bench-fanout"
     /// Event-loop threads; `nil` means `System.coreCount`, capped by the CPUs this process may run on.
     public var threads: Int?
@@ -101,6 +111,9 @@ public struct BenchOptions: Sendable {
         try require(rooms * members <= 200_000, "--rooms × --members must be at most 200000")
         try require((1...200_000).contains(connections), "--connections must be 1...200000")
         try require((1...100_000).contains(clients), "--clients must be 1...100000")
+        try require((1...100_000).contains(events), "--events must be 1...100000")
+        try require((1...100_000).contains(replayEvents), "--replay-events must be 1...100000")
+        try require(catchUpTimeout > .zero && catchUpTimeout <= .seconds(600), "catch-up timeout must be > 0 and at most 10m")
         try require(step > .zero && step <= .seconds(600), "--step must be > 0 and at most 10m")
         try require(payloadBytes >= 1 && payloadBytes <= 4000, "payload must be 1...4000 bytes")
         try require(connectConcurrency >= 1, "connect concurrency must be at least 1")
@@ -114,5 +127,8 @@ public struct BenchOptions: Sendable {
             try require(ProcessStats.exists(pid: serverPID), "no process \(serverPID) (from --server-pid) in /proc")
         }
         try require(RoomName.validate(room) == nil, "invalid room name")
+        if scenario == .resume {
+            try require(RoomName.validate(ScenarioResume.replayRoom(room)) == nil, "room name too long for resume's \"<room>-replay\"")
+        }
     }
 }

@@ -8,6 +8,7 @@ public enum BenchResult: Sendable, Equatable {
     case idle(IdleResult)
     case rtt(RTTResult)
     case connect(ConnectResult)
+    case resume(ResumeResult)
 }
 
 /// A finished bench run: what ran where, and its result, as a table (``table()``) or one JSON
@@ -45,6 +46,7 @@ public struct BenchReport: Sendable, Equatable, Encodable {
         case .idle(let value): try value.encode(to: encoder)
         case .rtt(let value): try value.encode(to: encoder)
         case .connect(let value): try value.encode(to: encoder)
+        case .resume(let value): try value.encode(to: encoder)
         }
     }
 
@@ -112,6 +114,11 @@ public struct BenchReport: Sendable, Equatable, Encodable {
             rows.append(("failed", value.failed == 0 ? "0" : "\(value.failed): \(failures)"))
             rows.append(("connect time", Self.latencyText(value.connectTime)))
             rows += Self.cpuRows(value.cpu)
+        case .resume(let value):
+            rows.append(("subscribers", "\(value.storm.subscribers) in \(value.room)"))
+            rows += Self.connectRows(value.connect)
+            rows += Self.stormRows(value.storm)
+            rows += Self.replayRows(value.replay)
         }
         let width = rows.map(\.0.count).max() ?? 0
         var lines = ["switchboard bench \(scenario.rawValue)  \(url)  (\(generatorThreads) generator threads, \(startedAt))"]
@@ -125,6 +132,37 @@ public struct BenchReport: Sendable, Equatable, Encodable {
         var text = "\(connect.connected)/\(connect.requested) in \(fixed(connect.seconds, 1)) s"
         if connect.failed > 0 { text += ", \(connect.failed) failed (\(connect.firstError ?? "?"))" }
         return [("connected", text)]
+    }
+
+    private static func stormRows(_ storm: ResumeStorm) -> [(String, String)] {
+        var rows: [(String, String)] = [
+            ("missed events", "\(storm.events) sent while all were away (\(storm.publisherAcks) acked, \(storm.publisherErrors) errors)"),
+        ]
+        rows += connectRows(storm.reconnect).map { ("reconnected", $0.1) }
+        rows.append(("delivered", "\(storm.delivered) / \(storm.expected) (\(fixed(storm.deliveredFraction * 100, 2))%)"))
+        rows.append(("duplicates / gaps", "\(storm.duplicates) / \(storm.gaps)"))
+        rows.append(("not recovered", "\(storm.notRecovered)" + (storm.notRecovered > 0 ? " (state.refresh instead of the events)" : "")))
+        var caughtUp = "\(fixed(storm.catchUpS, 3)) s from the first reconnect to the last subscriber caught up"
+        if storm.notCaughtUp > 0 { caughtUp += "; \(storm.notCaughtUp) never did" }
+        rows.append(("all caught up", caughtUp))
+        rows.append(("catch-up", latencyText(storm.catchUp) + ", hello → last missed event"))
+        if let error = storm.firstError { rows.append(("first failure", error)) }
+        rows += cpuRows(storm.cpu)
+        rows.append(("verdict", storm.pass ? "pass" : "FAIL"))
+        return rows
+    }
+
+    private static func replayRows(_ replay: ReplayResult) -> [(String, String)] {
+        let time = replay.replayMs.map { "\(fixed($0, 2)) ms" } ?? "did not finish (\(replay.error ?? "?"))"
+        var rows: [(String, String)] = [
+            ("replay", "1 client, \(replay.events) missed events in \(replay.room): \(time) from hello to the last"),
+        ]
+        let order = replay.complete
+            ? "all \(replay.received) once, in order"
+            : "INCOMPLETE: \(replay.received)/\(replay.events) received, \(replay.duplicates) duplicates, \(replay.gaps) gaps"
+                + (replay.recovered ? "" : ", not recovered")
+        rows.append(("replayed", order))
+        return rows
     }
 
     private static func stepRows(_ step: FanoutStep) -> [(String, String)] {

@@ -35,6 +35,7 @@ public enum BenchRunner {
             case .idle: result = .idle(try await ScenarioIdle.run(context))
             case .rtt: result = .rtt(try await ScenarioRTT.run(context))
             case .connect: result = .connect(try await ScenarioConnect.run(context))
+            case .resume: result = .resume(try await ScenarioResume.run(context))
             }
         } catch {
             try? await group.shutdownGracefully()

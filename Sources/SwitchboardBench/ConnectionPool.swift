@@ -43,11 +43,28 @@ struct BenchContext: Sendable {
     /// twice more (not after a 401/403), then counted as failed. Connections not started within
     /// `connectPhaseLimit` count as failed too.
     func connectAndJoin(count: Int, firstIndex: Int, phase: String, room: @escaping @Sendable (Int) -> String?) async -> ConnectPhase {
+        let replyTimeout = options.replyTimeout
+        let users = Array(firstIndex..<(firstIndex + count))
+        return await connectEach(users: users, phase: phase, ready: "connected and joined") { position, connection in
+            guard let room = room(position) else { return }
+            try await connection.join(room: room, timeout: replyTimeout)
+        }
+    }
+
+    /// Opens one connection per user `bench-<users[i]>` and runs `prepare(i, connection)` on
+    /// connection i (a join, a resume), with the rules of ``connectAndJoin(count:firstIndex:phase:room:)``.
+    /// A connection whose `prepare` throws is closed and counted as failed (not tried again).
+    /// `ready` names the finished state in progress lines ("connected and joined").
+    func connectEach(
+        users: [Int], phase: String, ready: String,
+        prepare: @escaping @Sendable (Int, BenchConnection) async throws -> Void
+    ) async -> ConnectPhase {
+        let count = users.count
         let started = NIODeadline.now()
         let phaseDeadline = started + TimeAmount(options.connectPhaseLimit)
         let counter = SharedCounter(slots: 2)
         let line: @Sendable () async -> String = {
-            "\(phase): \(counter.value(0))/\(count) connected and joined, \(counter.value(1)) failed"
+            "\(phase): \(counter.value(0))/\(count) \(ready), \(counter.value(1)) failed"
         }
         let outcome = try? await Progress.during(options.showProgress, line) {
             await withTaskGroup(of: Result<BenchConnection, BenchError>.self) { tasks in
@@ -57,7 +74,7 @@ struct BenchContext: Sendable {
                 var firstError: String?
                 var next = 0
                 func addTask(_ position: Int) {
-                    tasks.addTask { await self.openAndJoin(index: firstIndex + position, room: room(position)) }
+                    tasks.addTask { await self.openAndPrepare(index: users[position], position: position, prepare: prepare) }
                 }
                 while next < min(count, options.connectConcurrency) {
                     addTask(next)
@@ -91,7 +108,9 @@ struct BenchContext: Sendable {
         return outcome ?? ConnectPhase(connections: [], failed: count, firstError: "cancelled", started: started)
     }
 
-    private func openAndJoin(index: Int, room: String?) async -> Result<BenchConnection, BenchError> {
+    private func openAndPrepare(
+        index: Int, position: Int, prepare: @Sendable (Int, BenchConnection) async throws -> Void
+    ) async -> Result<BenchConnection, BenchError> {
         var lastError = BenchError.setupFailed("not attempted")
         for attempt in 0..<3 {
             if attempt > 0 { try? await Task.sleep(for: .milliseconds(200 * attempt)) }
@@ -103,9 +122,8 @@ struct BenchContext: Sendable {
                 if case .handshakeRejected(let status, _) = lastError, status == 401 || status == 403 { break }
                 continue
             }
-            guard let room else { return .success(connection) }
             do {
-                try await connection.join(room: room, timeout: options.replyTimeout)
+                try await prepare(position, connection)
                 return .success(connection)
             } catch {
                 _ = connection.close(timeout: .milliseconds(500))

@@ -22,6 +22,10 @@ struct BenchCommand: AsyncParsableCommand {
               rtt      --clients in a closed loop of message.send → ack: acks/s, p50/p99.
               connect  --clients connectors doing handshakes (JWT verified) for --duration: \
             handshakes/s and connect-time p99.
+              resume   --subscribers drop at once (TCP closed), the publisher sends --events, all \
+            reconnect and resume at once: delivered/expected (every event once), duplicates, gaps, \
+            time until the last caught up, catch-up p50/p99; then one client replaying \
+            --replay-events missed events: ms from hello to the last.
 
             Latency is receive time minus the send time the publisher embeds in the content \
             (ts=<unix ns>). Each result reports the generator's own CPU and the server's \
@@ -30,7 +34,7 @@ struct BenchCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "fanout | sweep | chat | idle | rtt | connect")
+    @Argument(help: "fanout | sweep | chat | idle | rtt | connect | resume")
     var scenario: BenchScenario
 
     @Option(help: "Server WebSocket URL; only 127.0.0.1, localhost or ::1.")
@@ -39,8 +43,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "HS256 secret to sign the bench's tokens with (default: $SWITCHBOARD_JWT_SECRET, else the development secret).")
     var jwtSecret: String?
 
-    @Option(help: "fanout/sweep: subscribers in the room.")
+    @Option(help: "fanout/sweep/resume: subscribers in the room.")
     var subscribers: Int = 1000
+
+    @Option(help: "resume: events the publisher sends while the subscribers are away.")
+    var events: Int = 100
+
+    @Option(help: "resume: events one client misses before it resumes alone.")
+    var replayEvents: Int = 1000
 
     @Option(help: "fanout: publisher messages per second (default 50). chat: messages per second per member (default 1).")
     var rate: Double?
@@ -87,6 +97,8 @@ struct BenchCommand: AsyncParsableCommand {
         options.url = url
         options.jwtSecret = jwtSecret ?? EnvironmentDefault.string(TokenCommand.secretEnvironmentVariable) ?? TokenMinter.developmentSecret
         options.subscribers = subscribers
+        options.events = events
+        options.replayEvents = replayEvents
         options.rate = rate ?? (scenario == .chat ? 1 : 50)
         options.duration = duration.duration
         options.rooms = rooms

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Switchboard
 import Testing
 @testable import SwitchboardBench
 @testable import SwitchboardCLI
@@ -72,6 +73,140 @@ struct BenchToolTests {
             #expect(result.rtt.count == result.acks)
             #expect(result.acksPerS > 0)
         }
+    }
+
+    @Test("resume: after the storm every missed event reaches every subscriber once; the lone client gets all it missed")
+    func resumeDeliversEverythingOnce() async throws {
+        try await TestServers.with { server in
+            var options = Self.options(port: server.port)
+            options.subscribers = 20
+            options.events = 10
+            options.replayEvents = 50
+            options.serverPID = getpid()
+            let report = try await BenchRunner.run(.resume, options: options)
+            guard case .resume(let result) = report.result else {
+                Issue.record("expected a resume result, got \(report.result)")
+                return
+            }
+            #expect(result.connect.connected == 21)
+            #expect(result.connect.failed == 0)
+            let storm = result.storm
+            #expect(storm.subscribers == 20)
+            #expect(storm.publisherAcks == 10)
+            #expect(storm.publisherErrors == 0)
+            #expect(storm.reconnect.connected == 20)
+            #expect(storm.reconnect.failed == 0, "\(storm.firstError ?? "")")
+            #expect(storm.expected == 10 * 20)
+            #expect(storm.delivered == storm.expected)
+            #expect(storm.duplicates == 0)
+            #expect(storm.gaps == 0)
+            #expect(storm.notRecovered == 0)
+            #expect(storm.notCaughtUp == 0)
+            // One catch-up time per subscriber; how long they are is the benchmark's to measure.
+            #expect(storm.catchUp.count == 20)
+            #expect(storm.pass)
+
+            let replay = result.replay
+            #expect(replay.events == 50)
+            #expect(replay.received == 50)
+            #expect(replay.duplicates == 0)
+            #expect(replay.gaps == 0)
+            #expect(replay.recovered)
+            #expect(replay.replayMs != nil)
+            #expect(replay.complete)
+
+            let object = try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any]
+            #expect(object?["scenario"] as? String == "resume")
+            let stormObject = object?["storm"] as? [String: Any]
+            #expect(stormObject?["delivered"] as? Int == storm.delivered)
+            #expect(stormObject?["not_recovered"] as? Int == 0)
+            #expect((object?["replay"] as? [String: Any])?["complete"] as? Bool == true)
+            #expect(report.table().contains("duplicates / gaps"))
+            // The bench closes every connection before returning.
+            try await server.waitForConnections(0)
+        }
+    }
+
+    @Test("resume: a server that cannot replay that far is reported as not recovered, not as delivered")
+    func resumeNotRecovered() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.history = HistoryConfiguration(maxReplay: 5)
+        try await TestServers.with(configuration: configuration) { server in
+            var options = Self.options(port: server.port)
+            options.subscribers = 20
+            options.events = 10
+            options.replayEvents = 50
+            options.catchUpTimeout = .seconds(5)
+            let report = try await BenchRunner.run(.resume, options: options)
+            guard case .resume(let result) = report.result else {
+                Issue.record("expected a resume result, got \(report.result)")
+                return
+            }
+            // Every subscriber missed more than 5 events: state.refresh instead of a replay.
+            #expect(result.storm.notRecovered == 20)
+            #expect(result.storm.delivered == 0)
+            #expect(!result.storm.pass)
+            #expect(!result.replay.recovered)
+            #expect(result.replay.received == 0)
+            #expect(!result.replay.complete)
+            #expect(report.table().contains("FAIL"))
+        }
+    }
+
+    @Test("resume options: --events and --replay-events reach the bench options")
+    func resumeOptions() throws {
+        let command = try BenchCommand.parse(["resume", "--subscribers", "30", "--events", "7", "--replay-events", "70"])
+        let options = command.benchOptions()
+        #expect(options.subscribers == 30)
+        #expect(options.events == 7)
+        #expect(options.replayEvents == 70)
+        #expect(throws: (any Error).self) { try BenchCommand.parse(["resume", "--events", "0"]) }
+    }
+
+    @Test("positions: eid is scanned in place; duplicates, gaps and a new epoch are counted")
+    func positionTracking() throws {
+        func eventID(_ text: String) -> (epoch: String, offset: UInt64)? {
+            Array(text.utf8).withUnsafeBytes { bytes in
+                MessageScanner.eventID(in: bytes).map { (String(decoding: bytes[$0.epoch], as: UTF8.self), $0.offset) }
+            }
+        }
+        let event = eventID(#"{"event":"message.new","room":"r1","eid":"lq2x8kf3a:42","data":{"room":"r1","content":"x"}}"#)
+        #expect(event?.epoch == "lq2x8kf3a" && event?.offset == 42)
+        let ack = eventID(#"{"event":"ack","id":"m1","data":{"eid":"e1:7","ts":1}}"#)
+        #expect(ack?.epoch == "e1" && ack?.offset == 7)
+        #expect(eventID(#"{"event":"typing.start","room":"r1","data":{"room":"r1"}}"#) == nil)
+        #expect(eventID(#"{"event":"x","eid":":5"}"#) == nil)
+        #expect(eventID(#"{"event":"x","eid":"e:"}"#) == nil)
+        #expect(eventID(#"{"event":"x","eid":"e:5x"}"#) == nil)
+        Array(#"{"event":"presence.join","room":"r1","eid":"e:1"}"#.utf8).withUnsafeBytes { bytes in
+            #expect(MessageScanner.isRoom(Array(#"r1""#.utf8), in: bytes))
+            #expect(!MessageScanner.isRoom(Array(#"r"#.utf8) + [UInt8(ascii: "\"")], in: bytes))
+        }
+        func kind(_ text: String) -> MessageScanner.Kind {
+            Array(text.utf8).withUnsafeBytes { MessageScanner.classify($0) }
+        }
+        #expect(kind(#"{"event":"state.refresh","room":"r1","eid":"e:9","data":{"events":[{"event":"message.new"}]}}"#) == .refresh)
+        #expect(kind(#"{"room":"r1","event":"state.refresh","data":{"events":[{"event":"message.new"}]}}"#) == .refresh)
+
+        var tracker = PositionTracker()
+        func observe(_ epoch: String, _ offset: UInt64, message: Bool = true) {
+            Array(epoch.utf8).withUnsafeBytes { tracker.observe(epoch: $0, offset: offset, isMessage: message) }
+        }
+        tracker.start(at: RoomPosition(epoch: Array("e".utf8), offset: 5))
+        observe("e", 6)
+        observe("e", 7, message: false)
+        observe("e", 7)
+        observe("e", 9)
+        // A duplicate message is still a message received: delivered and duplicates are reported side by side.
+        #expect(tracker.duplicates == 1 && tracker.gaps == 1 && tracker.messages == 3)
+        #expect(tracker.position == RoomPosition(epoch: Array("e".utf8), offset: 9))
+        #expect(tracker.position?.description == "e:9")
+        #expect(tracker.hasReached(RoomPosition(epoch: Array("e".utf8), offset: 9)))
+        #expect(!tracker.hasReached(RoomPosition(epoch: Array("f".utf8), offset: 1)))
+        observe("f", 1)
+        #expect(tracker.gaps == 2)
+        let resumed = PositionTracker(resuming: tracker)
+        #expect(resumed.messages == 0 && resumed.gaps == 2 && resumed.duplicates == 1 && resumed.position == tracker.position)
     }
 
     @Test("idle: connections joined, resident memory read before and after")
