@@ -279,20 +279,7 @@ public final class InMemoryBroker: Broker, Service {
     /// Runs ``removeExpired()`` every tenth of the retention period (at least every second, at
     /// most every minute) until cancelled or the service group shuts down.
     public func run() async throws {
-        let tenth = configuration.retention / 10
-        let interval = min(max(tenth, .seconds(1)), .seconds(60))
-        let sleep = self.sleep
-        // Cancelled, sleep included, as soon as the service group shuts down.
-        do {
-            try await cancelWhenGracefulShutdown {
-                while !Task.isCancelled {
-                    try await sleep(interval)
-                    self.removeExpired()
-                }
-            }
-        } catch is CancellationError {
-            // Shutting down: a normal end.
-        }
+        await ExpirySweep.run(period: configuration.retention, sleep: sleep) { self.removeExpired() }
     }
 
     /// A new epoch: the creation time in milliseconds plus randomness, base 36, so epochs of one

@@ -134,19 +134,7 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     /// Runs ``removeExpired()`` every tenth of the window (between 1 s and 1 min) until cancelled or
     /// the service group shuts down.
     public func run() async throws {
-        let interval = min(max(window / 10, .seconds(1)), .seconds(60))
-        let sleep = self.sleep
-        // Cancelled, sleep included, as soon as the service group shuts down.
-        do {
-            try await cancelWhenGracefulShutdown {
-                while !Task.isCancelled {
-                    try await sleep(interval)
-                    self.removeExpired()
-                }
-            }
-        } catch is CancellationError {
-            // Shutting down: a normal end.
-        }
+        await ExpirySweep.run(period: window, sleep: sleep) { self.removeExpired() }
     }
 }
 
