@@ -142,10 +142,18 @@ public struct BenchReport: Sendable, Equatable, Encodable {
         rows.append(("delivered", "\(storm.delivered) / \(storm.expected) (\(fixed(storm.deliveredFraction * 100, 2))%)"))
         rows.append(("duplicates / gaps", "\(storm.duplicates) / \(storm.gaps)"))
         rows.append(("not recovered", "\(storm.notRecovered)" + (storm.notRecovered > 0 ? " (state.refresh instead of the events)" : "")))
+        if storm.notRecovered > 0 {
+            // The usual cause, which the bench cannot see from outside: the server's limits.
+            rows.append((
+                "note",
+                "with presence, each drop's presence.leave and each rejoin's presence.join take a position too: up to "
+                    + "\(storm.subscribers) + \(storm.events) + \(storm.subscribers) missed, against the server's --max-replay and --history-size"
+            ))
+        }
         var caughtUp = "\(fixed(storm.catchUpS, 3)) s from the first reconnect to the last subscriber caught up"
         if storm.notCaughtUp > 0 { caughtUp += "; \(storm.notCaughtUp) never did" }
         rows.append(("all caught up", caughtUp))
-        rows.append(("catch-up", latencyText(storm.catchUp) + ", hello → last missed event"))
+        rows.append(("catch-up", latencyText(storm.catchUp) + ", hello → last missed event" + (storm.notRecovered > 0 ? " or state.refresh" : "")))
         if let error = storm.firstError { rows.append(("first failure", error)) }
         rows += cpuRows(storm.cpu)
         rows.append(("verdict", storm.pass ? "pass" : "FAIL"))
