@@ -94,6 +94,9 @@ final class BenchClientHandler: ChannelInboundHandler {
         var seed: UInt64 = 0
         while seed == 0 { seed = UInt64.random(in: .min ... .max) }
         random = seed
+        // Message ids start at a random point: the server remembers ids per user for its
+        // idempotency window, so a second run against the same server must not reuse the first's.
+        nextMessageID = UInt64.random(in: 0 ..< (1 << 48))
     }
 
     // MARK: Channel events
@@ -332,7 +335,7 @@ final class BenchClientHandler: ChannelInboundHandler {
         case .refresh:
             if positions != nil { trackRefresh(payload, now: now) }
         case .other:
-            // Presence events take positions too.
+            // App broadcasts take positions too; presence carries no eid and is skipped.
             if positions != nil { trackPosition(payload, isMessage: false, now: now) }
         }
     }

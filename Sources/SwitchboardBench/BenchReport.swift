@@ -146,8 +146,7 @@ public struct BenchReport: Sendable, Equatable, Encodable {
             // The usual cause, which the bench cannot see from outside: the server's limits.
             rows.append((
                 "note",
-                "with presence, each drop's presence.leave and each rejoin's presence.join take a position too: up to "
-                    + "\(storm.subscribers) + \(storm.events) + \(storm.subscribers) missed, against the server's --max-replay and --history-size"
+                "each subscriber missed \(storm.events) events: compare the server's --max-replay and --history-size"
             ))
         }
         var caughtUp = "\(fixed(storm.catchUpS, 3)) s from the first reconnect to the last subscriber caught up"

@@ -87,10 +87,8 @@ public struct ResumeResult: Sendable, Codable, Equatable {
 /// position each saw. Then one client (`bench-<subscribers + 1>`) does the same alone in
 /// `<room>-replay` with `replayEvents` events.
 ///
-/// Each dropped subscriber's `presence.leave`, and each rejoin's `presence.join`, takes a
-/// position too (when the server announces presence): a subscriber misses up to
-/// `subscribers + events` events, plus the rejoins before its own, which the server must hold
-/// (`--history-size`) and may replay (`--max-replay`, both 1000 by default).
+/// Presence events take no position, so each subscriber misses exactly `events` events, which the
+/// server must hold (`--history-size`) and may replay (`--max-replay`, both 1000 by default).
 enum ScenarioResume {
     /// `message.send` awaiting their ack at once: the server's per-connection queue (default 16),
     /// so that it never stops reading the publisher.
@@ -273,9 +271,8 @@ enum ScenarioResume {
         try await publisher.join(room: room, timeout: options.replyTimeout)
         try await publisher.configureMessages(room: room, payloadBytes: options.payloadBytes)
         // A second connection of the client's user stays in the room throughout (a second tab):
-        // then the drop announces no presence.leave and the reconnect no presence.join, and the
-        // client misses exactly `replayEvents` events. With presence it would miss two more, and
-        // 1000 + 2 is past the server's default replay limit of 1000.
+        // then the drop announces no presence.leave and the reconnect no presence.join, so the
+        // client's socket reads nothing but the replay.
         let holder = try await context.connect(index: user, token: context.token(index: user))
         var opened = [holder]
         do {

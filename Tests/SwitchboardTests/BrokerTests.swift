@@ -121,6 +121,30 @@ struct BrokerTests {
         #expect(broker.streamCount == 0)
     }
 
+    @Test("without its service, a broker in use sweeps idle rooms itself, a shard at a time")
+    func sweepsWhileInUse() throws {
+        let clock = TestClock()
+        var history = HistoryConfiguration()
+        history.retention = .seconds(10)
+        let broker = InMemoryBroker(configuration: history, clock: clock)
+        for index in 0..<20 { broker.publishNow(Self.publication("idle-\(index)", "old")) }
+        let idleBytes = broker.historyBytes
+        #expect(broker.streamCount == 20)
+        clock.advance(by: .seconds(21))
+        // Every shard's turn comes once a second (a tenth of the retention, at least 1 s): 64
+        // publishes 20 ms apart to one busy room sweep them all.
+        for _ in 0..<64 {
+            clock.advance(by: .milliseconds(20))
+            broker.publishNow(Self.publication("busy", "new"))
+        }
+        #expect(broker.streamCount == 1, "only the busy room is left")
+        let busy = broker.latestNow("busy", limit: 100)
+        #expect(busy.count == 64)
+        let busyBytes = busy.reduce(0) { $0 + $1.frame.readableBytes + InMemoryBroker.entryOverhead }
+        #expect(idleBytes > 0)
+        #expect(broker.historyBytes == busyBytes, "the idle rooms' events are gone")
+    }
+
     @Test("a flood of large events stays within the history's byte bound, oldest rooms trimmed first")
     func memoryBound() throws {
         let clock = TestClock()

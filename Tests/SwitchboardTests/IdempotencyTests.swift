@@ -131,6 +131,27 @@ struct IdempotencyTests {
         }
     }
 
+    @Test("without its service, a store in use forgets idle users itself, a shard at a time")
+    func sweepsWhileInUse() async throws {
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        let clock = TestClock()
+        let store = InMemoryIdempotencyStore(window: .seconds(10), clock: clock)
+        for index in 0..<50 {
+            let key = IdempotencyKey(user: "idle\(index)", id: "x")
+            _ = try await store.claim(key, fingerprint: 1, on: eventLoop).get()
+            store.complete(key, reply: ByteBuffer(string: "r"), remember: true)
+        }
+        #expect(store.count == 50)
+        clock.advance(by: .seconds(11))
+        for index in 0..<64 {
+            clock.advance(by: .milliseconds(20))
+            let key = IdempotencyKey(user: "busy", id: "b\(index)")
+            _ = try await store.claim(key, fingerprint: 1, on: eventLoop).get()
+            store.complete(key, reply: ByteBuffer(string: "r"), remember: true)
+        }
+        #expect(store.count == 64, "only the busy user's ids are left")
+    }
+
     @Test("memory is bounded per user and in all")
     func storeIsBounded() async throws {
         let eventLoop = MultiThreadedEventLoopGroup.singleton.any()

@@ -91,6 +91,42 @@ struct ResumeTests {
         }
     }
 
+    @Test("presence takes no position and is not replayed: members coming and going never push a resume past the replay limit")
+    func presenceIsNotReplayed() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.history.maxReplay = 3
+        try await TestServers.with(configuration: configuration) { server in
+            let bob = try await server.open("bob")
+            _ = try await Self.joinPosition(bob, "lobby")
+            let alice = try await server.open("alice")
+            let since = try await Self.joinPosition(alice, "lobby")
+            try await alice.resetTCP()
+            // Ten joins and leaves while alice is away: with positions, they alone would be more
+            // than the replay limit behind.
+            for index in 0..<5 {
+                let visitor = try await server.open("visitor-\(index)")
+                _ = try await Self.joinPosition(visitor, "lobby")
+                _ = try await Self.request(visitor, "room.leave", #"{"room":"lobby"}"#)
+                await visitor.close()
+            }
+            _ = try await Self.send(bob, "lobby", "a")
+            _ = try await Self.send(bob, "lobby", "b")
+
+            let again = try await server.openQuiet("alice")
+            let ack = try await Resume.hello(again, ["lobby": since.description])
+            let outcome = try #require(Resume.outcome(ack, "lobby"), "\(ack)")
+            #expect(outcome["recovered"] == .bool(true), "\(ack)")
+            let current = try #require(outcome["eid"]?.stringValue.flatMap(EventID.init))
+            #expect(current.offset == since.offset + 2, "only the two messages took positions")
+            // `events` fails on anything without an eid, so a replayed presence event fails here.
+            let events = try await Resume.events(again, room: "lobby", through: current)
+            Self.expectConsecutive(events, after: since)
+            #expect(Self.contents(events) == ["a", "b"])
+            await again.close()
+            await bob.close()
+        }
+    }
+
     @Test("a reconnect that arrives before the server has noticed the old connection is dead recovers")
     func immediateReconnectRecovers() async throws {
         try await TestServers.with { server in
@@ -224,7 +260,7 @@ struct ResumeTests {
         try await TestServers.with(configuration: configuration, broker: broker, snapshot: .latestEvents(2)) { server in
             let bob = try await server.open("bob")
             let start = try await Self.joinPosition(bob, "lobby")
-            for index in 0..<3 { _ = try await Self.send(bob, "lobby", "old\(index)") }
+            for index in 0..<6 { _ = try await Self.send(bob, "lobby", "old\(index)") }
 
             // Another epoch (the server restarted, say).
             let otherEpoch = try await Self.expectRefresh(server, since: "zz9:2")
@@ -238,7 +274,7 @@ struct ResumeTests {
             let ahead = try await Self.expectRefresh(server, since: "\(start.epoch):999")
             await ahead.client.close()
 
-            // More than the replay limit (5) behind.
+            // More than the replay limit (5) behind: 7 events.
             let tooFar = try await Self.expectRefresh(server, since: start.description)
             await tooFar.client.close()
 

@@ -14,9 +14,11 @@ import ServiceLifecycle
 /// retention period; the epoch changes only when the history is really gone (the stream was
 /// dropped after retention, or the process restarted).
 ///
-/// Expired events are dropped when their room is next used, and for idle rooms by
-/// ``removeExpired()``, which ``run()`` calls periodically when the broker runs as a `Service`
-/// (the standalone server does). Time comes from `clock`, so tests move it instead of waiting.
+/// Expired events are dropped when their room is next used; idle rooms are swept a shard at a time
+/// as the broker is used (every shard once a tenth of the retention period, at most a minute), and
+/// by ``removeExpired()``, which ``run()`` calls periodically when the broker runs as a `Service`
+/// (the standalone server does; an app need not, but then a broker with no traffic at all keeps
+/// what it holds until its next use). Time comes from `clock`, so tests move it instead of waiting.
 public final class InMemoryBroker: Broker, Service {
     public let configuration: HistoryConfiguration
     /// Time since the broker was created, on its clock. Kept as a closure rather than a generic
@@ -29,6 +31,9 @@ public final class InMemoryBroker: Broker, Service {
     /// Bytes held by every room's history: frames plus ``entryOverhead`` each.
     private let heldBytes = ManagedAtomic<Int>(0)
     private let trimming = ManagedAtomic<Bool>(false)
+    /// Expiry spread over publishes and subscriptions, so that an app that never runs the broker as
+    /// a service still drops what has expired.
+    private let sweep: ShardSweep
 
     /// What one kept event costs besides its frame's bytes: the entry in the room's ring and the
     /// frame's buffer header. Counted so that the memory bound holds for small events too.
@@ -49,6 +54,7 @@ public final class InMemoryBroker: Broker, Service {
         self.now = { start.duration(to: clock.now) }
         self.sleep = { try await clock.sleep(for: $0) }
         self.shards = (0..<64).map { _ in NIOLockedValueBox([:]) }
+        self.sweep = ShardSweep(period: configuration.retention, shardCount: 64)
     }
 
     /// A broker on the system's monotonic clock.
@@ -75,6 +81,7 @@ public final class InMemoryBroker: Broker, Service {
             stream.subscribed = true
             rooms[room] = stream
         }
+        sweepIfDue(at: now)
         return eventLoop.makeSucceededVoidFuture()
     }
 
@@ -113,6 +120,7 @@ public final class InMemoryBroker: Broker, Service {
         if total > configuration.maxBytes {
             trimToBudget()
         }
+        sweepIfDue(at: now)
         return position
     }
 
@@ -209,22 +217,30 @@ public final class InMemoryBroker: Broker, Service {
 
     /// Drops every event older than the retention period, and the streams of rooms that have no
     /// subscriber, no history and have not been used for that long (their epoch goes with them).
+    /// The broker also does this itself, a shard at a time, as it is used (see ``ShardSweep``).
     public func removeExpired() {
+        for index in shards.indices { removeExpired(inShard: index) }
+    }
+
+    private func removeExpired(inShard index: Int) {
         let now = self.now()
         let cutoff = now - configuration.retention
         var dropped = 0
-        for shard in shards {
-            shard.withLockedValue { rooms in
-                for name in Array(rooms.keys) {
-                    guard var stream = rooms.removeValue(forKey: name) else { continue }
-                    dropped += Self.dropExpired(from: &stream, before: cutoff)
-                    if stream.subscribed || !stream.entries.isEmpty || stream.touchedAt > cutoff {
-                        rooms[name] = stream
-                    }
+        shards[index].withLockedValue { rooms in
+            for name in Array(rooms.keys) {
+                guard var stream = rooms.removeValue(forKey: name) else { continue }
+                dropped += Self.dropExpired(from: &stream, before: cutoff)
+                if stream.subscribed || !stream.entries.isEmpty || stream.touchedAt > cutoff {
+                    rooms[name] = stream
                 }
             }
         }
         if dropped > 0 { heldBytes.wrappingDecrement(by: dropped, ordering: .relaxed) }
+    }
+
+    /// Sweeps a shard when its turn has come; called after an operation, outside any shard lock.
+    private func sweepIfDue(at now: Duration) {
+        if let index = sweep.due(at: now) { removeExpired(inShard: index) }
     }
 
     /// Drops the events of `stream` published at or before `cutoff`; returns the bytes freed.

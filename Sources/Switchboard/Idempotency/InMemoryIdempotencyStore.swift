@@ -7,8 +7,9 @@ import ServiceLifecycle
 /// all. Per user, ids live in two generations (see `IdempotencyUserKeys`): at least the last half
 /// of the per-user bound is always remembered, and forgetting costs nothing per message. Past the
 /// total bound new ids are not remembered (their retries would be handled again), which keeps
-/// memory bounded whatever the load. Users idle for a whole window are dropped by
-/// ``removeExpired()``, which ``run()`` calls periodically when the store runs as a `Service`.
+/// memory bounded whatever the load. Users idle for a whole window are dropped a shard at a time as
+/// the store is used, and by ``removeExpired()``, which ``run()`` calls periodically when the store
+/// runs as a `Service`.
 public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     public let window: Duration
     public let maxKeysPerUser: Int
@@ -19,6 +20,9 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     private let sleep: @Sendable (Duration) async throws -> Void
     private let shards: [NIOLockedValueBox<[String: UserKeys]>]
     private let keyCount = ManagedAtomic<Int>(0)
+    /// Expiry spread over claims, so that an app that never runs the store as a service still
+    /// forgets idle users.
+    private let sweep: ShardSweep
 
     typealias UserKeys = IdempotencyUserKeys
 
@@ -33,6 +37,7 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
         self.now = { start.duration(to: clock.now) }
         self.sleep = { try await clock.sleep(for: $0) }
         self.shards = (0..<64).map { _ in NIOLockedValueBox([:]) }
+        self.sweep = ShardSweep(period: window, shardCount: 64)
     }
 
     /// A store on the system's monotonic clock.
@@ -62,6 +67,7 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
                 now: now, window: window, generationSize: generationSize, remember: underTotal, delta: &delta, eventLoop: eventLoop)
         }
         if delta != 0 { keyCount.wrappingIncrement(by: delta, ordering: .relaxed) }
+        if let index = sweep.due(at: now) { removeExpired(inShard: index) }
         return eventLoop.makeSucceededFuture(claim)
     }
 
@@ -112,20 +118,23 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     }
 
     /// Forgets every id whose window has passed: the users with no claim for a whole window go,
-    /// with all their ids (but those still being handled).
+    /// with all their ids (but those still being handled). The store also does this itself, a
+    /// shard at a time, as ids are claimed (see ``ShardSweep``).
     public func removeExpired() {
+        for index in shards.indices { removeExpired(inShard: index) }
+    }
+
+    private func removeExpired(inShard index: Int) {
         let now = self.now()
         let window = self.window
         var dropped = 0
-        for shard in shards {
-            shard.withLockedValue { users in
-                for user in Array(users.keys) {
-                    guard var keys = users.removeValue(forKey: user) else { continue }
-                    if now - keys.lastClaim >= window {
-                        dropped += keys.dropAllButPending()
-                    }
-                    if !keys.isEmpty { users[user] = keys }
+        shards[index].withLockedValue { users in
+            for user in Array(users.keys) {
+                guard var keys = users.removeValue(forKey: user) else { continue }
+                if now - keys.lastClaim >= window {
+                    dropped += keys.dropAllButPending()
                 }
+                if !keys.isEmpty { users[user] = keys }
             }
         }
         if dropped > 0 { keyCount.wrappingDecrement(by: dropped, ordering: .relaxed) }

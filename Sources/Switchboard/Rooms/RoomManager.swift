@@ -227,7 +227,6 @@ public final class RoomManager: BrokerSubscriber, Sendable {
             self.presence.add(socket.user.id, to: name, on: eventLoop)
         }.flatMap { firstOfUser -> EventLoopFuture<Void> in
             guard firstOfUser, announcesPresence else { return eventLoop.makeSucceededVoidFuture() }
-            // Before the read: the joiner's ack position then covers its own presence.join.
             return self.broker.publish(Self.presenceEvent("presence.join", user: socket.user.id, room: name, origin: socket), on: eventLoop).map { _ in }
         }.flatMap {
             self.broker.recover(name, after: since, limit: maxReplay, on: eventLoop)
@@ -362,7 +361,9 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         data.writeStaticString("{\"user\":")
         data.writeJSONString(user)
         data.writeInteger(UInt8(ascii: "}"))
-        return Publication(room: room, event: event, dataJSON: data, origin: origin)
+        // Ephemeral: presence takes no position, so members that drop and come back at once do
+        // not push each other past the replay limit, and idle rooms keep no history of joins.
+        return Publication(room: room, event: event, dataJSON: data, persistent: false, origin: origin)
     }
 
     // MARK: broadcast
