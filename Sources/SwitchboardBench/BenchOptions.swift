@@ -18,6 +18,9 @@ public enum BenchScenario: String, CaseIterable, Sendable, Codable {
     /// N subscribers drop, miss M events, reconnect and resume at once: every event once, and the
     /// time until all caught up; then one client replaying many missed events.
     case resume
+    /// One publisher fills the history of many rooms: the server's memory per stored event
+    /// against the event's frame size.
+    case history
 }
 
 /// Everything a bench run needs. Every field has a default; only `url` usually changes.
@@ -32,7 +35,7 @@ public struct BenchOptions: Sendable {
     public var jwtSecret: String = TokenMinter.developmentSecret
     /// fanout/sweep/resume: subscribers in the room.
     public var subscribers: Int = 1000
-    /// resume: events the publisher sends while the subscribers are away.
+    /// resume: events the publisher sends while the subscribers are away. history: events per room.
     public var events: Int = 100
     /// resume: events one client misses before it resumes alone (the single-client replay).
     public var replayEvents: Int = 1000
@@ -42,7 +45,7 @@ public struct BenchOptions: Sendable {
     public var rate: Double = 50
     /// fanout, chat, rtt, connect: how long to send.
     public var duration: Duration = .seconds(10)
-    /// chat: number of rooms.
+    /// chat, history: number of rooms.
     public var rooms: Int = 100
     /// chat: members per room.
     public var members: Int = 10
@@ -119,8 +122,8 @@ public struct BenchOptions: Sendable {
         try require(connectConcurrency >= 1, "connect concurrency must be at least 1")
         try require(sweepFactor > 1, "sweep factor must be > 1")
         if let threads { try require(threads >= 1, "threads must be at least 1") }
-        if scenario == .idle {
-            try require(serverPID != nil, "idle needs --server-pid (it measures the server's resident memory)")
+        if scenario == .idle || scenario == .history {
+            try require(serverPID != nil, "\(scenario.rawValue) needs --server-pid (it measures the server's resident memory)")
         }
         if let serverPID {
             try require(serverPID > 0, "--server-pid must be positive")

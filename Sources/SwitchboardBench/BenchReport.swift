@@ -9,6 +9,7 @@ public enum BenchResult: Sendable, Equatable {
     case rtt(RTTResult)
     case connect(ConnectResult)
     case resume(ResumeResult)
+    case history(HistoryResult)
 }
 
 /// A finished bench run: what ran where, and its result, as a table (``table()``) or one JSON
@@ -47,6 +48,7 @@ public struct BenchReport: Sendable, Equatable, Encodable {
         case .rtt(let value): try value.encode(to: encoder)
         case .connect(let value): try value.encode(to: encoder)
         case .resume(let value): try value.encode(to: encoder)
+        case .history(let value): try value.encode(to: encoder)
         }
     }
 
@@ -119,6 +121,12 @@ public struct BenchReport: Sendable, Equatable, Encodable {
             rows += Self.connectRows(value.connect)
             rows += Self.stormRows(value.storm)
             rows += Self.replayRows(value.replay)
+        case .history(let value):
+            rows.append(("published", "\(value.acked) acked in \(value.rooms) rooms × \(value.eventsPerRoom), content \(value.payloadBytes) bytes"))
+            rows.append(("frame", "\(value.frameBytes) bytes per kept message.new"))
+            rows.append(("server RSS", "\(value.rssBeforeKib) → \(value.rssAfterKib) KiB"))
+            rows.append(("per stored event", "\(fixed(value.bytesPerEvent, 1)) bytes = \(fixed(value.ratioToFrame, 2)) × the frame (aim ≤ 1.5 × + 64 bytes = \(fixed(Double(value.frameBytes) * 1.5 + 64, 0)))"))
+            rows += Self.cpuRows(value.cpu).map { ($0.0 + " (publishing)", $0.1) }
         }
         let width = rows.map(\.0.count).max() ?? 0
         var lines = ["switchboard bench \(scenario.rawValue)  \(url)  (\(generatorThreads) generator threads, \(startedAt))"]

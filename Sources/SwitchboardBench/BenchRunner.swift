@@ -36,6 +36,7 @@ public enum BenchRunner {
             case .rtt: result = .rtt(try await ScenarioRTT.run(context))
             case .connect: result = .connect(try await ScenarioConnect.run(context))
             case .resume: result = .resume(try await ScenarioResume.run(context))
+            case .history: result = .history(try await ScenarioHistory.run(context))
             }
         } catch {
             try? await group.shutdownGracefully()

@@ -26,6 +26,7 @@ struct BenchCommand: AsyncParsableCommand {
             reconnect and resume at once: delivered/expected (every event once), duplicates, gaps, \
             time until the last caught up, catch-up p50/p99; then one client replaying \
             --replay-events missed events: ms from hello to the last.
+              history  one publisher sends --events messages to each of --rooms rooms it is alone             in: the server's RSS per stored event against the frame size (needs --server-pid;             e.g. --rooms 100 --events 1000).
 
             Latency is receive time minus the send time the publisher embeds in the content \
             (ts=<unix ns>). Each result reports the generator's own CPU and the server's \
@@ -34,7 +35,7 @@ struct BenchCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "fanout | sweep | chat | idle | rtt | connect | resume")
+    @Argument(help: "fanout | sweep | chat | idle | rtt | connect | resume | history")
     var scenario: BenchScenario
 
     @Option(help: "Server WebSocket URL; only 127.0.0.1, localhost or ::1.")
@@ -46,7 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "fanout/sweep/resume: subscribers in the room.")
     var subscribers: Int = 1000
 
-    @Option(help: "resume: events the publisher sends while the subscribers are away.")
+    @Option(help: "resume: events the publisher sends while the subscribers are away. history: events per room.")
     var events: Int = 100
 
     @Option(help: "resume: events one client misses before it resumes alone.")
@@ -58,7 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "fanout, chat, rtt, connect: how long to send, e.g. 10s.")
     var duration = DurationArgument(duration: .seconds(10))
 
-    @Option(help: "chat: number of rooms.")
+    @Option(help: "chat, history: number of rooms.")
     var rooms: Int = 100
 
     @Option(help: "chat: members per room.")

@@ -230,6 +230,32 @@ struct BenchToolTests {
         }
     }
 
+    @Test("history: every event acked and kept; the frame size it reports is the size the server keeps")
+    func historyMemory() async throws {
+        try await TestServers.with { server in
+            var options = Self.options(port: server.port)
+            options.rooms = 3
+            options.events = 20
+            options.serverPID = getpid()
+            options.settle = .milliseconds(50)
+            let report = try await BenchRunner.run(.history, options: options)
+            guard case .history(let result) = report.result else {
+                Issue.record("expected a history result, got \(report.result)")
+                return
+            }
+            #expect(result.acked == 60)
+            #expect(result.rssBeforeKib > 0 && result.rssAfterKib > 0)
+            let broker = try #require(server.switchboard.rooms.broker as? InMemoryBroker)
+            for index in 0..<3 {
+                // The first message of each room, sent before the measurement, and the 20.
+                #expect(broker.latestNow(ScenarioHistory.room(index), limit: 100).count == 21)
+            }
+            let kept = try #require(broker.latestNow(ScenarioHistory.room(2), limit: 1).first)
+            #expect(result.frameBytes == kept.frame.readableBytes)
+            try await server.waitForConnections(0)
+        }
+    }
+
     @Test("connect: handshakes complete and are timed")
     func handshakes() async throws {
         try await TestServers.with { server in

@@ -97,8 +97,10 @@ struct TransportTests {
 
     @Test func clientThatNeverAnswersPingsIsClosed() async throws {
         var configuration = SwitchboardConfiguration()
-        configuration.pingInterval = .milliseconds(100)
-        configuration.pongTimeout = .milliseconds(400)
+        // A pong timeout long enough for a live client on a loaded machine (two builds beside the
+        // tests, say) to answer in time: only the silent one may be closed.
+        configuration.pingInterval = .milliseconds(250)
+        configuration.pongTimeout = .seconds(2)
         try await TestServers.with(configuration: configuration) { server in
             let silent = try await server.open("silent")
             silent.autoPong = false

@@ -19,7 +19,7 @@ import ServiceLifecycle
 /// by ``removeExpired()``, which ``run()`` calls periodically when the broker runs as a `Service`
 /// (the standalone server does; an app need not, but then a broker with no traffic at all keeps
 /// what it holds until its next use). Time comes from `clock`, so tests move it instead of waiting.
-public final class InMemoryBroker: Broker, Service {
+public final class InMemoryBroker: SynchronousBroker, Service {
     public let configuration: HistoryConfiguration
     /// Time since the broker was created, on its clock. Kept as a closure rather than a generic
     /// parameter: the types on the publish path stay non-generic, so they need no metadata look-up
@@ -35,8 +35,9 @@ public final class InMemoryBroker: Broker, Service {
     /// a service still drops what has expired.
     private let sweep: ShardSweep
 
-    /// What one kept event costs besides its frame's bytes: the entry in the room's ring and the
-    /// frame's buffer header. Counted so that the memory bound holds for small events too.
+    /// What one kept event costs besides its frame's bytes: the entry in the room's ring, the
+    /// array's header and the allocator's rounding. Counted so that the memory bound holds for
+    /// small events too.
     static var entryOverhead: Int { 80 }
 
     private final class SubscriberBox: Sendable {
@@ -140,7 +141,9 @@ public final class InMemoryBroker: Broker, Service {
         let position = stream.position
         let frame = publication.frame(at: position)
         if maxEvents > 0 {
-            let entry = Entry(offset: stream.lastOffset, frame: frame, publishedAt: now)
+            // A copy of exactly the frame's size: NIO gives every buffer a power-of-two capacity,
+            // up to twice the bytes, which history would keep for the whole retention period.
+            let entry = Entry(offset: stream.lastOffset, frame: Array(frame.readableBytesView), publishedAt: now)
             stream.entries.append(entry)
             added += entry.cost
             while stream.entries.count > maxEvents {
@@ -188,7 +191,7 @@ public final class InMemoryBroker: Broker, Service {
         var events: [HistoryEntry] = []
         events.reserveCapacity(Int(missing))
         for entry in stream.entries[start...] {
-            events.append(HistoryEntry(position: EventID(epoch: stream.epoch, offset: entry.offset), frame: entry.frame))
+            events.append(entry.historyEntry(epoch: stream.epoch))
         }
         return .recovered(current: current, events: events)
     }
@@ -203,7 +206,7 @@ public final class InMemoryBroker: Broker, Service {
         return shard(of: room).withLockedValue { rooms -> [HistoryEntry] in
             guard let stream = rooms[room] else { return [] }
             let kept = stream.entries.filter { $0.publishedAt > cutoff }
-            return kept.suffix(max(limit, 0)).map { HistoryEntry(position: EventID(epoch: stream.epoch, offset: $0.offset), frame: $0.frame) }
+            return kept.suffix(max(limit, 0)).map { $0.historyEntry(epoch: stream.epoch) }
         }
     }
 
@@ -309,10 +312,16 @@ public final class InMemoryBroker: Broker, Service {
 /// One kept event of the in-memory broker.
 struct InMemoryHistoryEntry {
     let offset: UInt64
-    let frame: ByteBuffer
+    /// The frame's bytes, at their exact size.
+    let frame: [UInt8]
     /// When it was published, as time since the broker was created.
     let publishedAt: Duration
-    var cost: Int { frame.readableBytes + InMemoryBroker.entryOverhead }
+    var cost: Int { frame.count + InMemoryBroker.entryOverhead }
+
+    /// The entry as the ``Broker`` protocol hands it out: the same bytes, in a buffer of their own.
+    func historyEntry(epoch: String) -> HistoryEntry {
+        HistoryEntry(position: EventID(epoch: epoch, offset: offset), frame: ByteBuffer(bytes: frame))
+    }
 }
 
 /// One room's stream in the in-memory broker.

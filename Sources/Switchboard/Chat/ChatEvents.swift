@@ -73,21 +73,12 @@ extension EventRouter {
             data.writeJSONInteger(timestamp)
             data.writeInteger(UInt8(ascii: "}"))
             let publication = Publication(room: message.room, event: "message.new", dataJSON: data, origin: context.socket)
-            let published = context.rooms.publish(publication, on: context.socket.eventLoop)
-            return .later(
-                published.map { eventID in
-                    var ack = ByteBufferAllocator().buffer(capacity: 64 + (eventID?.epoch.utf8.count ?? 0))
-                    ack.writeStaticString("{\"eid\":")
-                    if let eventID {
-                        ack.writeJSONEventID(eventID)
-                    } else {
-                        ack.writeStaticString("null")
-                    }
-                    ack.writeStaticString(",\"ts\":")
-                    ack.writeJSONInteger(timestamp)
-                    ack.writeInteger(UInt8(ascii: "}"))
-                    return DeferredReply(data: ack)
-                })
+            switch context.rooms.publishNowOrLater(publication, on: context.socket.eventLoop) {
+            case .now(let eventID):
+                return .now(ChatAck.data(eventID: eventID, timestamp: timestamp))
+            case .later(let published):
+                return .later(published.map { DeferredReply(data: ChatAck.data(eventID: $0, timestamp: timestamp)) })
+            }
         }
         onLoop("typing.start", as: TypingNotice.self) { notice, context in
             guard context.rooms.contains(context.socket, room: notice.room) else {
@@ -100,8 +91,25 @@ extension EventRouter {
             data.writeJSONString(context.user.id)
             data.writeInteger(UInt8(ascii: "}"))
             let publication = Publication(room: notice.room, event: "typing.start", dataJSON: data, persistent: false, origin: context.socket)
-            _ = context.rooms.publish(publication, on: context.socket.eventLoop)
+            _ = context.rooms.publishNowOrLater(publication, on: context.socket.eventLoop)
             return nil
         }
+    }
+}
+
+/// The ack of `message.send`: `{"eid", "ts"}`.
+enum ChatAck {
+    static func data(eventID: EventID?, timestamp: Int64) -> ByteBuffer {
+        var ack = ByteBufferAllocator().buffer(capacity: 64 + (eventID?.epoch.utf8.count ?? 0))
+        ack.writeStaticString("{\"eid\":")
+        if let eventID {
+            ack.writeJSONEventID(eventID)
+        } else {
+            ack.writeStaticString("null")
+        }
+        ack.writeStaticString(",\"ts\":")
+        ack.writeJSONInteger(timestamp)
+        ack.writeInteger(UInt8(ascii: "}"))
+        return ack
     }
 }

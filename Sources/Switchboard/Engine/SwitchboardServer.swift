@@ -38,6 +38,8 @@ public final class SwitchboardServer: Sendable {
     let snapshot: RoomSnapshot
     /// The replies to client message ids, for retries.
     public let idempotency: any IdempotencyStore
+    /// The store again when it claims synchronously (the in-memory one), for the message path.
+    let synchronousIdempotency: (any SynchronousIdempotencyStore)?
     let limiter: UserConnectionLimiter
     let socketIDs = SocketIDGenerator()
     private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
@@ -79,9 +81,11 @@ public final class SwitchboardServer: Sendable {
         self.authorizeJoin = authorizeJoin
         self.logger = logger
         self.snapshot = snapshot
-        self.idempotency =
+        let idempotency =
             idempotency
             ?? InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser)
+        self.idempotency = idempotency
+        self.synchronousIdempotency = idempotency as? any SynchronousIdempotencyStore
         self.rooms = RoomManager(
             broker: broker ?? InMemoryBroker(configuration: configuration.history),
             presence: presence ?? InMemoryPresenceStore(),
@@ -101,6 +105,7 @@ public final class SwitchboardServer: Sendable {
         self.logger = logger
         self.snapshot = .none
         self.idempotency = InMemoryIdempotencyStore()
+        self.synchronousIdempotency = nil
         self.rooms = RoomManager(broker: InMemoryBroker(configuration: configuration.history), presence: InMemoryPresenceStore(), logger: logger)
         self.limiter = UserConnectionLimiter(limit: .max)
     }

@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// memory bounded whatever the load. Users idle for a whole window are dropped a shard at a time as
 /// the store is used, and by ``removeExpired()``, which ``run()`` calls periodically when the store
 /// runs as a `Service`.
-public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
+public final class InMemoryIdempotencyStore: SynchronousIdempotencyStore, Service {
     public let window: Duration
     public let maxKeysPerUser: Int
     public let maxKeys: Int
@@ -55,6 +55,10 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     public var count: Int { keyCount.load(ordering: .relaxed) }
 
     public func claim(_ key: IdempotencyKey, fingerprint: UInt64, on eventLoop: any EventLoop) -> EventLoopFuture<IdempotencyClaim> {
+        eventLoop.makeSucceededFuture(claimNow(key, fingerprint: fingerprint, on: eventLoop))
+    }
+
+    public func claimNow(_ key: IdempotencyKey, fingerprint: UInt64, on eventLoop: any EventLoop) -> IdempotencyClaim {
         let now = self.now()
         let window = self.window
         let generationSize = max(1, maxKeysPerUser / 2)
@@ -68,7 +72,7 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
         }
         if delta != 0 { keyCount.wrappingIncrement(by: delta, ordering: .relaxed) }
         if let index = sweep.due(at: now) { removeExpired(inShard: index) }
-        return eventLoop.makeSucceededFuture(claim)
+        return claim
     }
 
     private static func claim(
@@ -103,18 +107,13 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Service {
     }
 
     public func complete(_ key: IdempotencyKey, reply: ByteBuffer, remember: Bool) {
-        var forgotten = false
-        let waiters = shard(of: key.user).withLockedValue { users -> [EventLoopPromise<ByteBuffer>] in
-            guard let record = users[key.user]?.record(key.id, now: nil), case .pending(let waiters) = record.state else { return [] }
-            if remember {
-                users[key.user]?.update(key.id) { $0.state = .done(reply) }
-            } else {
-                forgotten = users[key.user]?.remove(key.id) ?? false
-            }
-            return waiters
+        let outcome = shard(of: key.user).withLockedValue { users in
+            // In place through optional chaining: one lookup of the user, one of the id.
+            users[key.user]?.complete(key.id, reply: reply, remember: remember)
         }
-        if forgotten { keyCount.wrappingDecrement(ordering: .relaxed) }
-        for waiter in waiters { waiter.succeed(reply) }
+        guard let outcome else { return }
+        if outcome.forgotten { keyCount.wrappingDecrement(ordering: .relaxed) }
+        for waiter in outcome.waiters { waiter.succeed(reply) }
     }
 
     /// Forgets every id whose window has passed: the users with no claim for a whole window go,
@@ -201,8 +200,23 @@ struct IdempotencyUserKeys {
         }
     }
 
-    mutating func remove(_ id: String) -> Bool {
-        current.removeValue(forKey: id) != nil || previous.removeValue(forKey: id) != nil
+    /// Ends a pending record: keeps `reply` for retries (`remember`) or forgets the id. Returns the
+    /// retries waiting on it, and whether the id was forgotten; `nil` when it was not pending.
+    mutating func complete(_ id: String, reply: ByteBuffer, remember: Bool) -> (waiters: [EventLoopPromise<ByteBuffer>], forgotten: Bool)? {
+        if let outcome = Self.complete(id, in: &current, reply: reply, remember: remember) { return outcome }
+        return Self.complete(id, in: &previous, reply: reply, remember: remember)
+    }
+
+    private static func complete(
+        _ id: String, in records: inout [String: Record], reply: ByteBuffer, remember: Bool
+    ) -> (waiters: [EventLoopPromise<ByteBuffer>], forgotten: Bool)? {
+        guard let index = records.index(forKey: id), case .pending(let waiters) = records.values[index].state else { return nil }
+        if remember {
+            records.values[index].state = .done(reply)
+            return (waiters, false)
+        }
+        records.remove(at: index)
+        return (waiters, true)
     }
 
     /// Starts a new generation when `current` is full or a window old; returns the ids dropped.

@@ -23,6 +23,8 @@ import NIOPosix
 public final class RoomManager: BrokerSubscriber, Sendable {
     /// The broker of this server's rooms.
     public let broker: any Broker
+    /// The broker again when it publishes synchronously (the in-memory one): see ``publishNowOrLater(_:on:)``.
+    private let synchronousBroker: (any SynchronousBroker)?
     /// Who is in each room.
     public let presence: any PresenceStore
     private let logger: Logger
@@ -105,6 +107,7 @@ public final class RoomManager: BrokerSubscriber, Sendable {
 
     init(broker: any Broker, presence: any PresenceStore, logger: Logger, announcesPresence: Bool = true, maxReplay: Int = 1000) {
         self.broker = broker
+        self.synchronousBroker = broker as? any SynchronousBroker
         self.presence = presence
         self.logger = logger
         self.announcesPresence = announcesPresence
@@ -391,6 +394,21 @@ public final class RoomManager: BrokerSubscriber, Sendable {
     /// Publishes through the broker.
     func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> {
         broker.publish(publication, on: eventLoop)
+    }
+
+    /// How ``publishNowOrLater(_:on:)`` published.
+    enum Published {
+        /// In this turn (a ``SynchronousBroker``): the position, `nil` for an ephemeral event.
+        case now(EventID?)
+        /// Once the broker answers.
+        case later(EventLoopFuture<EventID?>)
+    }
+
+    /// Publishes through the broker, in this turn when it is a ``SynchronousBroker``: the message
+    /// path then needs no future.
+    func publishNowOrLater(_ publication: Publication, on eventLoop: any EventLoop) -> Published {
+        if let synchronousBroker { return .now(synchronousBroker.publishNow(publication)) }
+        return .later(broker.publish(publication, on: eventLoop))
     }
 
     // MARK: queries

@@ -36,9 +36,13 @@ enum MessageDispatcher {
             var responder = Responder(socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
             if claimed == nil, let key = responder.idempotencyKey {
                 let fingerprint = MessageFingerprint.of(event: envelope.event, data: data.range.map { UnsafeRawBufferPointer(rebasing: message[$0]) })
-                guard let outcome = claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
-                    text(payload, from: socket, switchboard: switchboard, claimed: outcome)
-                }) else { return }
+                // The `resume` closure is only made when the store cannot answer in this turn.
+                guard
+                    let outcome = claimNow(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard)
+                        ?? claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
+                            text(payload, from: socket, switchboard: switchboard, claimed: outcome)
+                        })
+                else { return }
                 guard responder.proceed(after: outcome) else { return }
             } else if let claimed {
                 guard responder.proceed(after: claimed) else { return }
@@ -124,9 +128,12 @@ enum MessageDispatcher {
                 // cost more than the check is worth.
                 var fingerprint = MessageFingerprint.of(event: envelope.event, data: data.range.map { UnsafeRawBufferPointer(rebasing: headerBytes[$0]) })
                 fingerprint ^= UInt64(body.readableBytes) &* 0x9E37_79B9_7F4A_7C15
-                guard let outcome = claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
-                    binary(payload, from: socket, switchboard: switchboard, claimed: outcome)
-                }) else { return }
+                guard
+                    let outcome = claimNow(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard)
+                        ?? claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
+                            binary(payload, from: socket, switchboard: switchboard, claimed: outcome)
+                        })
+                else { return }
                 guard responder.proceed(after: outcome) else { return }
             } else if let claimed {
                 guard responder.proceed(after: claimed) else { return }
@@ -181,9 +188,16 @@ enum MessageDispatcher {
     /// The result of claiming a message's id, or of a store that failed.
     typealias ClaimOutcome = Result<IdempotencyClaim, any Error>
 
-    /// Claims `key`. Returns the outcome when the store answered at once (the in-memory store
-    /// does); otherwise marks the connection busy, returns `nil`, and calls `resume` on the loop
-    /// with the outcome later.
+    /// Claims `key` in this turn when the store is a ``SynchronousIdempotencyStore``; `nil`
+    /// otherwise.
+    private static func claimNow(_ key: IdempotencyKey, fingerprint: UInt64, socket: Socket, switchboard: SwitchboardServer) -> ClaimOutcome? {
+        guard let store = switchboard.synchronousIdempotency else { return nil }
+        return .success(store.claimNow(key, fingerprint: fingerprint, on: socket.eventLoop))
+    }
+
+    /// Claims `key`. Returns the outcome when the store answered at once (a completed future);
+    /// otherwise marks the connection busy, returns `nil`, and calls `resume` on the loop with the
+    /// outcome later.
     private static func claim(
         _ key: IdempotencyKey,
         fingerprint: UInt64,
