@@ -176,10 +176,10 @@ actor ClientCore {
             events.yield(.event(ReceivedEvent(event: envelope.event, room: envelope.room, eid: nil, data: data, replayed: false)))
             return
         }
-        // Presence announcements are not positions (they are becoming ephemeral); dropped when
-        // already seen, but they never move the position.
-        let countsAsPosition = envelope.event != "presence.join" && envelope.event != "presence.leave"
-        switch positions.receive(room, eid, countsAsPosition: countsAsPosition) {
+        // Only events with an eid are positions; no event is special-cased by name (presence
+        // announcements are positions where the server gives them an eid, and not where it
+        // makes them ephemeral).
+        switch positions.receive(room, eid) {
         case .duplicate:
             return
         case .newEpoch:

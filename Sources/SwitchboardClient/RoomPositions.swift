@@ -55,17 +55,18 @@ struct RoomPositions: Sendable {
     }
 
     /// A room event with `eid` arrived: moves the position first, then says what to do with it.
-    /// `countsAsPosition` is false for events that are not positions (presence announcements):
-    /// they are dropped when already seen but do not move the position.
-    mutating func receive(_ room: String, _ eid: EventPosition, countsAsPosition: Bool = true) -> Verdict {
+    /// Every event with an `eid` is a position (protocol 2.4); events without one (ephemeral
+    /// events: `typing.start`, and presence announcements where the server makes them ephemeral)
+    /// never come here.
+    mutating func receive(_ room: String, _ eid: EventPosition) -> Verdict {
         var state = rooms[room] ?? Room()
         defer { rooms[room] = state }
         guard let position = state.position else {
-            if countsAsPosition { state.position = eid }
+            state.position = eid
             return .deliver
         }
         guard position.epoch == eid.epoch else {
-            state = Room(position: countsAsPosition ? eid : nil)
+            state = Room(position: eid)
             return .newEpoch
         }
         if eid.offset <= position.offset { return .duplicate }
@@ -75,7 +76,7 @@ struct RoomPositions: Sendable {
             advance(&state, to: eid)
             return .duplicate
         }
-        if countsAsPosition { advance(&state, to: eid) }
+        advance(&state, to: eid)
         return .deliver
     }
 

@@ -42,6 +42,11 @@ public final class SwitchboardClient: Sendable {
         self.loop = Task { await loop.run() }
     }
 
+    deinit {
+        // Not closed by the app: stop connecting (requests cannot be waiting: each holds the client).
+        loop.cancel()
+    }
+
     /// The current connection state.
     public var state: ConnectionState {
         get async { await core.state }
