@@ -8,7 +8,7 @@ import Testing
 /// (a proxy that cuts mid-frame, the server aborting the socket, a server restarted with a new
 /// epoch, a connection that goes silent), the offline queue, token refresh and refusal. Every
 /// check is on what the app sees: each room event once, in order.
-@Suite("Swift client against the server")
+@Suite("Swift client against the server", .serialized)
 struct ClientTests {
     static func join(_ client: TestWebSocketClient, _ room: String) async throws {
         _ = try await RoomTests.join(client, room)
@@ -302,11 +302,13 @@ struct ClientTests {
             try await Self.join(bob, "lobby")
             var configuration = ClientTesting.fast
             configuration.heartbeatInterval = .milliseconds(200)
-            configuration.heartbeatTimeout = .seconds(1)
+            configuration.heartbeatTimeout = .seconds(2)
+            // A hung handshake (the proxy swallows the 101) is given up after this.
+            configuration.connectTimeout = .seconds(3)
             let client = SwitchboardClient(url: "ws://127.0.0.1:\(proxy.port)/ws", token: .fixed(try await ClientTesting.token("alice")), configuration: configuration)
             let alice = CollectedEvents(client)
             try await client.join("lobby")
-            // Quiet for three heartbeat timeouts: the heartbeats' replies keep it open.
+            // Quiet for longer than the heartbeat timeout: the heartbeats' replies keep it open.
             let before = alice.reconnectReasons.count
             let quietUntil = ContinuousClock.now + .seconds(3)
             try await waitUntil("the quiet period", timeout: .seconds(10)) { ContinuousClock.now >= quietUntil }
