@@ -7,6 +7,8 @@ final class CLIProcess: @unchecked Sendable {
     private let process = Process()
     private let lock = NSLock()
     private var output = ""
+    /// The child's standard input, when the test writes to it.
+    private let input: Pipe?
 
     /// The built `switchboard` binary: a sibling of the test bundle in the build folder.
     static var executable: URL {
@@ -35,14 +37,17 @@ final class CLIProcess: @unchecked Sendable {
         return process.text
     }
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `switchboard arguments…`; with `input`, the test writes its standard input
+    /// (``write(line:)``, ``closeInput()``), else it reads nothing.
+    init(_ arguments: [String], environment: [String: String] = [:], input: Bool = false) throws {
+        self.input = input ? Pipe() : nil
         process.executableURL = try Self.executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
+        if let input = self.input { process.standardInput = input } else { process.standardInput = FileHandle.nullDevice }
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
             guard let self, !data.isEmpty else { return }
@@ -51,6 +56,16 @@ final class CLIProcess: @unchecked Sendable {
             self.lock.unlock()
         }
         try process.run()
+    }
+
+    /// Writes `line` and a newline to the child's standard input.
+    func write(line: String) {
+        input?.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    /// Ends the child's standard input.
+    func closeInput() {
+        try? input?.fileHandleForWriting.close()
     }
 
     var text: String {

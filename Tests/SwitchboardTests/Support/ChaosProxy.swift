@@ -11,18 +11,27 @@ final class ChaosProxy: Sendable {
     /// Where the connections opened from now on are cut: bytes from the server (`nil`: never).
     private let cut: TestLockedBox<Int?>
     private let counter: TestLockedBox<Int>
+    /// Where connections opened from now on go (`retarget`: a server restarted on another port).
+    private let upstream: TestLockedBox<Int>
+    /// While set, bytes from the server are swallowed: a connection that looks alive but carries
+    /// nothing (a half-open one).
+    private let paused: TestLockedBox<Bool>
 
-    private init(port: Int, listener: any Channel, cut: TestLockedBox<Int?>, counter: TestLockedBox<Int>) {
+    private init(port: Int, listener: any Channel, cut: TestLockedBox<Int?>, counter: TestLockedBox<Int>, upstream: TestLockedBox<Int>, paused: TestLockedBox<Bool>) {
         self.port = port
         self.listener = listener
         self.cut = cut
         self.counter = counter
+        self.upstream = upstream
+        self.paused = paused
     }
 
     /// Starts a proxy to 127.0.0.1:`upstreamPort`; with `reset`, cuts are RSTs, else FINs.
     static func start(upstreamPort: Int, reset: Bool) async throws -> ChaosProxy {
         let cut = TestLockedBox<Int?>(nil)
         let counter = TestLockedBox(0)
+        let upstream = TestLockedBox(upstreamPort)
+        let paused = TestLockedBox(false)
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // The client's bytes wait until the server side is connected.
@@ -32,21 +41,31 @@ final class ChaosProxy: Sendable {
                 counter.withLock { $0 += 1 }
                 return ClientBootstrap(group: inbound.eventLoop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .connect(host: "127.0.0.1", port: upstreamPort)
+                    .connect(host: "127.0.0.1", port: upstream.withLock { $0 })
                     .flatMapThrowing { outbound in
                         // Bytes from the server are counted (and cut) on their way to the client.
-                        try outbound.pipeline.syncOperations.addHandler(RelayHandler(partner: inbound, cutAfter: cutAfter, reset: reset))
-                        try inbound.pipeline.syncOperations.addHandler(RelayHandler(partner: outbound, cutAfter: nil, reset: reset))
+                        try outbound.pipeline.syncOperations.addHandler(RelayHandler(partner: inbound, cutAfter: cutAfter, reset: reset, paused: paused))
+                        try inbound.pipeline.syncOperations.addHandler(RelayHandler(partner: outbound, cutAfter: nil, reset: reset, paused: nil))
                     }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         guard let port = listener.localAddress?.port else { throw TestClientError.connectFailed("the proxy has no port") }
-        return ChaosProxy(port: port, listener: listener, cut: cut, counter: counter)
+        return ChaosProxy(port: port, listener: listener, cut: cut, counter: counter, upstream: upstream, paused: paused)
     }
 
     /// Sets where the connections opened from now on are cut.
     func cutConnections(afterServerBytes bytes: Int?) {
         cut.withLock { $0 = bytes }
+    }
+
+    /// Sends the connections opened from now on to 127.0.0.1:`port`.
+    func retarget(upstreamPort port: Int) {
+        upstream.withLock { $0 = port }
+    }
+
+    /// While `true`, every connection (open or new) swallows what the server sends.
+    func pause(_ value: Bool) {
+        paused.withLock { $0 = value }
     }
 
     /// Connections accepted so far.
@@ -65,16 +84,19 @@ private final class RelayHandler: ChannelInboundHandler, Sendable {
     let partner: any Channel
     let cutAfter: Int?
     let reset: Bool
+    let paused: TestLockedBox<Bool>?
     private let relayed = TestLockedBox(0)
 
-    init(partner: any Channel, cutAfter: Int?, reset: Bool) {
+    init(partner: any Channel, cutAfter: Int?, reset: Bool, paused: TestLockedBox<Bool>?) {
         self.partner = partner
         self.cutAfter = cutAfter
         self.reset = reset
+        self.paused = paused
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        if paused?.withLock({ $0 }) == true { return }
         let sent = relayed.withLock { $0 }
         if let cutAfter, sent + buffer.readableBytes >= cutAfter {
             let keep = max(0, cutAfter - sent)
