@@ -344,7 +344,8 @@ export class Switchboard {
         const generation = ++this._connectGeneration;
         this._reconnectTimer = null;
         this._lastAttemptAt = this._now();
-        this._setState(this._state === "connecting" || this._state === "closed" ? "connecting" : "reconnecting", reason);
+        // A retry stays `reconnecting` (reported once per failure, with its reason, by the close handler).
+        if (this._state === "closed") this._setState("connecting", reason);
         let token;
         try {
             token = await this._token();
@@ -452,15 +453,16 @@ export class Switchboard {
                 if (hadState) this._emit("refresh", [room, null]);
             }
         }
-        this._setState("open", { type: "open" });
         this._startHeartbeat(ws);
-        // Unanswered sends first (they were sent first), then the offline queue, in order.
+        // Unanswered sends first (they were sent first), then the offline queue, in order; then
+        // the app hears `open` (so that what it sends then goes after them).
         const pending = [...this._inflight.values()];
         this._inflight.clear();
         for (const entry of pending) this._transmit(entry, { resend: true });
         const queued = this._queue;
         this._queue = [];
         for (const entry of queued) this._transmit(entry);
+        this._setState("open", { type: "open" });
     }
 
     _handleClose(ws, event) {

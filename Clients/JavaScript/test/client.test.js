@@ -112,6 +112,16 @@ test("the offline queue is bounded: the oldest is rejected with queue_full, the 
     sb.close();
 });
 
+test("what the app sends when it hears open goes after the queued sends", async () => {
+    const { sb } = makeClient();
+    const replies = [sb.send("queued", { n: 1 })];
+    sb.on("state", (state) => { if (state === "open") replies.push(sb.send("on-open", { n: 2 })); });
+    const ws = await openSession(sb);
+    assert.deepEqual(ws.sent.map((e) => e.event), ["session.hello", "queued", "on-open"]);
+    sb.close();
+    for (const reply of replies) await assert.rejects(reply, (e) => e.code === "closed");
+});
+
 test("an unanswered send goes out again after the resume, with the same id, before newer ones", async () => {
     const { sb, clock } = makeClient();
     const ws1 = await openSession(sb);
