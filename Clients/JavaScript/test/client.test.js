@@ -383,3 +383,14 @@ test("on() returns an unsubscribe function; close() rejects what is queued", asy
     await assert.rejects(sb.send("y"), (e) => e.code === "closed");
     assert.equal(sb.state, "closed");
 });
+
+test("switchboard.d.ts declares every export and every public method", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const declarations = await readFile(new URL("../switchboard.d.ts", import.meta.url), "utf8");
+    const module = await import("../switchboard.js");
+    for (const name of Object.keys(module).filter((n) => n !== "default")) {
+        assert.match(declarations, new RegExp(`export declare (const|function|class) ${name}\\b`), name);
+    }
+    const methods = Object.getOwnPropertyNames(Switchboard.prototype).filter((n) => n !== "constructor" && !n.startsWith("_"));
+    for (const name of methods) assert.match(declarations, new RegExp(`\\b${name}[(<:]`), name);
+});
