@@ -39,10 +39,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The JavaScript client: switchboard.js and switchboard.d.ts are the one source of truth,
+        // vendored by front-ends as they are and served by SwitchboardHummingbird from this
+        // target's bundle.
+        .target(
+            name: "SwitchboardJavaScript",
+            path: "Clients/JavaScript",
+            exclude: ["test", "package.json"],
+            sources: ["SwitchboardJavaScript.swift"],
+            resources: [.copy("switchboard.js"), .copy("switchboard.d.ts")]
+        ),
         .target(
             name: "SwitchboardHummingbird",
             dependencies: [
                 "Switchboard",
+                "SwitchboardJavaScript",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,6 +104,7 @@ let package = Package(
             dependencies: [
                 "Switchboard",
                 "SwitchboardHummingbird",
+                "SwitchboardJavaScript",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -38,7 +38,7 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     public init(responder: @escaping HTTPChannelHandler.Responder, switchboard: SwitchboardServer, http1: HTTP1Channel.Configuration = .switchboard) {
         self.switchboard = switchboard
         self.http1 = http1
-        self.responder = Self.responder(responder, answeringUpgradesOn: switchboard.configuration.path)
+        self.responder = Self.responder(responder, switchboard: switchboard)
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -191,11 +191,25 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// Wraps the app's responder: requests to the WebSocket path that were not upgraded get the
-    /// status RFC 6455 asks for (400, 405, 426 with `Sec-WebSocket-Version: 13`).
-    static func responder(_ responder: @escaping HTTPChannelHandler.Responder, answeringUpgradesOn path: String) -> HTTPChannelHandler.Responder {
-        { request, responseWriter, channel in
-            guard request.uri.path == path else {
+    /// Wraps the app's responder: serves the JavaScript client at the configured path, and answers
+    /// requests to the WebSocket path that were not upgraded: a plain `GET` gets what the handshake
+    /// check would say (401, 403, 429, 503 with the JSON body, or 426 when it would accept,
+    /// without taking a connection slot); others the status RFC 6455 asks for (400, 405, 426 with
+    /// `Sec-WebSocket-Version: 13`).
+    static func responder(_ responder: @escaping HTTPChannelHandler.Responder, switchboard: SwitchboardServer) -> HTTPChannelHandler.Responder {
+        let path = switchboard.configuration.path
+        let clientFiles = ClientScriptFiles(scriptPath: switchboard.configuration.clientScriptPath)
+        if switchboard.configuration.clientScriptPath != nil, clientFiles.isEmpty {
+            switchboard.logger.warning("the JavaScript client's resource bundle could not be read; /switchboard.js is not served")
+        }
+        return { request, responseWriter, channel in
+            let requestPath = request.uri.path
+            if let file = clientFiles.file(at: requestPath), request.method == .get || request.method == .head {
+                let (head, body) = ClientScriptFiles.response(for: file, ifNoneMatch: request.headers[.ifNoneMatch])
+                try await responseWriter.write(response: head, body: .init(byteBuffer: request.method == .head ? ByteBuffer() : body))
+                return
+            }
+            guard requestPath == path else {
                 try await responder(request, responseWriter, channel)
                 return
             }
@@ -203,14 +217,30 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             for field in request.headers {
                 headers.add(name: field.name.rawName, value: field.value)
             }
-            let rejection =
-                UpgradeRequestCheck.rejection(method: HTTPMethod(rawValue: request.method.rawValue), headers: headers)
+            let method = HTTPMethod(rawValue: request.method.rawValue)
+            var rejection =
+                UpgradeRequestCheck.rejection(method: method, headers: headers)
                 ?? HandshakeRejection(status: .badRequest, code: "upgrade_not_first", message: "the upgrade must be the first request on its connection")
+            if method == .GET, !headers.contains(name: "upgrade"), let refused = await switchboard.checkHandshake(uri: request.uri.description, headers: headers) {
+                rejection = refused
+            }
             let body = ByteBuffer(string: rejection.body)
             var fields = HTTPFields()
             fields[.contentType] = "application/json"
+            fields[.cacheControl] = "no-store"
             for (name, value) in rejection.headers {
                 if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+            }
+            // A page on another origin may read the check's answer: it tells only what the page's
+            // own token and origin would get.
+            if let origin = request.headers[.origin] {
+                let allowed = switchboard.configuration.allowedOrigins
+                if allowed.isEmpty {
+                    fields[.accessControlAllowOrigin] = "*"
+                } else if allowed.contains(origin) {
+                    fields[.accessControlAllowOrigin] = origin
+                    fields[.vary] = "Origin"
+                }
             }
             fields[.contentLength] = String(body.readableBytes)
             let head = HTTPResponse(status: .init(code: Int(rejection.status.code)), headerFields: fields)

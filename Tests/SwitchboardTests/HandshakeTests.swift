@@ -104,8 +104,13 @@ struct HandshakeTests {
             try await server.http.execute(uri: "/nope", method: .get) { response in
                 #expect(response.status == .notFound)
             }
-            // A plain GET of the WebSocket path is told to upgrade.
+            // A plain GET of the WebSocket path gets what the handshake check would say: without
+            // a token 401, with a valid one 426 (told to upgrade).
             try await server.http.execute(uri: "/ws", method: .get) { response in
+                #expect(response.status.code == 401)
+            }
+            let token = try await server.token("alice")
+            try await server.http.execute(uri: "/ws?token=\(token)", method: .get) { response in
                 #expect(response.status.code == 426)
                 #expect(response.headers[.init("Sec-WebSocket-Version")!] == "13")
             }

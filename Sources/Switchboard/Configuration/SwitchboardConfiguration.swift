@@ -53,6 +53,10 @@ public struct SwitchboardConfiguration: Sendable {
     /// Most app handlers (those that run in a task) one connection may have queued or running;
     /// at the bound the server stops reading from that connection until one finishes. Default 16.
     public var maxHandlersInFlight: Int
+    /// Path at which the app's port serves the JavaScript client (`switchboard.js`, with
+    /// `Cache-Control` and an `ETag`); its TypeScript declarations are served beside it, at the
+    /// same path with `.d.ts` instead of `.js`. Default `/switchboard.js`; `nil` serves neither.
+    public var clientScriptPath: String?
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
@@ -74,7 +78,8 @@ public struct SwitchboardConfiguration: Sendable {
         history: HistoryConfiguration = .init(),
         idempotencyWindow: Duration = .seconds(600),
         idempotencyKeysPerUser: Int = 1000,
-        maxHandlersInFlight: Int = 16
+        maxHandlersInFlight: Int = 16,
+        clientScriptPath: String? = "/switchboard.js"
     ) {
         self.path = path
         self.maxMessageSize = maxMessageSize
@@ -95,5 +100,6 @@ public struct SwitchboardConfiguration: Sendable {
         self.idempotencyWindow = idempotencyWindow
         self.idempotencyKeysPerUser = idempotencyKeysPerUser
         self.maxHandlersInFlight = maxHandlersInFlight
+        self.clientScriptPath = clientScriptPath
     }
 }

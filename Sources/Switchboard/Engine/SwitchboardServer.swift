@@ -135,7 +135,22 @@ public final class SwitchboardServer: Sendable {
         return decision
     }
 
-    private func decide(uri: String, headers: HTTPHeaders, redactedURI: String) async -> HandshakeDecision {
+    /// Says what ``evaluateHandshake(uri:headers:remoteAddress:)`` would decide, without taking a
+    /// connection slot: `nil` when the handshake would be accepted, the rejection otherwise. For
+    /// the plain HTTP `GET` on the WebSocket path, which lets a browser (that sees only 1006 for a
+    /// refused handshake) learn why it was refused.
+    public func checkHandshake(uri: String, headers: HTTPHeaders) async -> HandshakeRejection? {
+        let redactedURI = HandshakeCredentials.redact(uri)
+        switch await decide(uri: uri, headers: headers, redactedURI: redactedURI, takesSlot: false) {
+        case .accept:
+            return nil
+        case .reject(let rejection):
+            logger.debug("handshake check refused", metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.code)", "uri": "\(redactedURI)"])
+            return rejection
+        }
+    }
+
+    private func decide(uri: String, headers: HTTPHeaders, redactedURI: String, takesSlot: Bool = true) async -> HandshakeDecision {
         if !configuration.allowedOrigins.isEmpty {
             let origin = headers.first(name: "Origin")
             guard let origin, configuration.allowedOrigins.contains(origin) else {
@@ -169,7 +184,7 @@ public final class SwitchboardServer: Sendable {
                 return .reject(HandshakeRejection(status: .serviceUnavailable, code: "store_unavailable", message: "try again later"))
             }
         }
-        guard limiter.acquire(user.id) else {
+        guard takesSlot ? limiter.acquire(user.id) : limiter.count(of: user.id) < configuration.maxConnectionsPerUser else {
             return .reject(
                 HandshakeRejection(
                     status: .tooManyRequests,
@@ -180,7 +195,7 @@ public final class SwitchboardServer: Sendable {
         }
         var seen = Set<String>()
         rooms = rooms.filter { seen.insert($0).inserted }
-        return .accept(AcceptedHandshake(user: user, rooms: rooms, redactedURI: redactedURI, holdsSlot: true))
+        return .accept(AcceptedHandshake(user: user, rooms: rooms, redactedURI: redactedURI, holdsSlot: takesSlot))
     }
 
     /// Gives back the connection slot of a handshake that was accepted but not upgraded.
