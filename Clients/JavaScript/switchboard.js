@@ -20,6 +20,8 @@ const FATAL_CLOSE_CODES = new Set([1002, 1007, 1008, 1009]);
 const PROMPT_CLOSE_CODES = new Set([1001, 1012]);
 /** The server closes with this when the token expired: fetch a new one, reconnect at once. */
 const TOKEN_EXPIRED = 4001;
+/** Own publishes remembered per room while the events before them are still on their way. */
+const MAX_SEEN_AHEAD = 1000;
 
 /**
  * An error reply, a timeout, or a client-side failure.
@@ -172,6 +174,9 @@ export class Switchboard {
         this._rooms = new Set();
         /** @type {Map<string, {epoch: string, offset: number}>} last seen position per room */
         this._positions = new Map();
+        /** @type {Map<string, Set<number>>} offsets above position + 1 already seen: the acks of own
+         *  publishes, which can arrive before the events just before them */
+        this._seenAhead = new Map();
         /** @type {Map<string, {epoch: string, offset: number}>} events up to here are replays */
         this._replayUntil = new Map();
         /** sends not yet written, oldest first */
@@ -449,7 +454,7 @@ export class Switchboard {
                 if (current.offset > known.offset) this._replayUntil.set(room, current);
             } else if (!known || known.epoch !== current.epoch) {
                 const hadState = known !== undefined;
-                this._positions.set(room, current);
+                this._resetPosition(room, current);
                 if (hadState) this._emit("refresh", [room, null]);
             }
         }
@@ -683,7 +688,7 @@ export class Switchboard {
         }
         if (event === "state.refresh" && typeof envelope.room === "string") {
             const position = parseEventID(envelope.eid);
-            if (position) this._positions.set(envelope.room, position);
+            if (position) this._resetPosition(envelope.room, position);
             this._replayUntil.delete(envelope.room);
             this._emit("refresh", [envelope.room, envelope.data ?? null]);
             return;
@@ -702,16 +707,18 @@ export class Switchboard {
                 if (known && known.epoch === position.epoch && position.offset <= known.offset) return; // seen
                 if (known && known.epoch !== position.epoch) {
                     // The room's history was lost on the server: what the app holds is stale.
-                    this._positions.set(room, position);
+                    this._resetPosition(room, position);
                     this._emit("refresh", [room, null]);
                 }
+                const own = this._seenAhead.get(room)?.has(position.offset) === true;
                 // Advanced before the handler runs, so a throwing handler cannot cause a replay.
-                this._positions.set(room, position);
+                this._advancePosition(room, position);
                 const until = this._replayUntil.get(room);
                 if (until && until.epoch === position.epoch && position.offset <= until.offset) {
                     replayed = true;
                     if (position.offset === until.offset) this._replayUntil.delete(room);
                 }
+                if (own) return; // one of the client's own events, replayed: its ack was the delivery
                 eid = envelope.eid;
             }
         }
@@ -750,19 +757,48 @@ export class Switchboard {
             if (entry.data.since !== undefined && known && known.epoch === current.epoch) {
                 if (current.offset > known.offset) this._replayUntil.set(room, current);
             } else if (!known || known.epoch !== current.epoch || current.offset > known.offset) {
-                this._positions.set(room, current);
+                this._resetPosition(room, current);
             }
             return;
         }
         if (entry.event === "room.leave") {
             this._rooms.delete(room);
             this._replayUntil.delete(room);
+            this._seenAhead.delete(room);
             return;
         }
-        // An own publish: its eid counts as seen (the sender does not receive its own event).
+        // An own publish: its eid counts as seen (the sender does not receive its own event). The
+        // ack can come before events published just before it (they reach this connection's
+        // event loop through another one), so the position only moves over what is contiguous.
         const own = parseEventID(data?.eid);
         const known = this._positions.get(room);
-        if (own && known && known.epoch === own.epoch && own.offset > known.offset) this._positions.set(room, own);
+        if (!own || !known || known.epoch !== own.epoch || own.offset <= known.offset) return;
+        if (own.offset === known.offset + 1) {
+            this._advancePosition(room, own);
+            return;
+        }
+        let ahead = this._seenAhead.get(room);
+        if (!ahead) this._seenAhead.set(room, (ahead = new Set()));
+        if (ahead.size >= MAX_SEEN_AHEAD) ahead.delete(Math.min(...ahead));
+        ahead.add(own.offset);
+    }
+
+    /** The client is in `room` from `position` on: what it knew ahead of the old position is void. */
+    _resetPosition(room, position) {
+        this._positions.set(room, position);
+        this._seenAhead.delete(room);
+    }
+
+    /** Moves the position of `room` to `position`, then over the own events just after it. */
+    _advancePosition(room, position) {
+        const ahead = this._seenAhead.get(room);
+        let offset = position.offset;
+        if (ahead) {
+            for (const seen of ahead) if (seen <= offset) ahead.delete(seen);
+            while (ahead.delete(offset + 1)) offset += 1;
+            if (ahead.size === 0) this._seenAhead.delete(room);
+        }
+        this._positions.set(room, { epoch: position.epoch, offset });
     }
 
     _emit(event, args) {

@@ -27,6 +27,31 @@ struct TransportTests {
         }
     }
 
+    /// Closing a socket with unread input makes the kernel send a reset, which can destroy the
+    /// Close frame before the client reads it and fails the client's next write (the conformance
+    /// suite died of SIGPIPE this way). The server shuts its side and reads on instead.
+    @Test func aFailedConnectionIsShutNotReset() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.maxMessageSize = 1024
+        try await TestServers.with(configuration: configuration) { server in
+            let client = try await server.open("alice")
+            // A message over the limit and, in the same write, what a client that has not seen
+            // the Close yet goes on sending: input the server has not read when it fails.
+            let kilobyte = [UInt8](repeating: UInt8(ascii: "x"), count: 1024)
+            var bytes = TestFrameCodec.encode(opcode: 0x2, payload: kilobyte + kilobyte, maskKey: TestFrameCodec.randomMaskKey())
+            for _ in 0..<128 {
+                bytes += TestFrameCodec.encode(opcode: 0x2, payload: kilobyte, maskKey: TestFrameCodec.randomMaskKey())
+            }
+            try await client.sendRaw(bytes)
+            let close = try await client.nextFrame()
+            #expect(close.opcode == TestFrame.close)
+            #expect(close.closeCode == 1009)
+            // Then its side of TCP ends with a FIN, not a reset.
+            try await client.waitForDisconnect()
+            #expect(!client.wasReset)
+        }
+    }
+
     @Test func messageOfExactlyTheLimitIsAccepted() async throws {
         var configuration = SwitchboardConfiguration()
         configuration.maxMessageSize = 1024

@@ -200,6 +200,36 @@ test("own publish acks count as seen; ephemeral events (presence, typing) have e
     sb.close();
 });
 
+test("an own ack that arrives before the events published just before it does not skip them", async () => {
+    const { sb } = makeClient();
+    const ws = await openSession(sb, { rooms: [{ room: "lobby", eid: "ep:10", recovered: true }] });
+    const seen = [];
+    sb.on("message.new", (data, meta) => seen.push([data.n, meta.eid]));
+    // Events 11 and 12 (bob's) are still on their way through another event loop when the ack of
+    // alice's own publish, 13, arrives.
+    const reply = sb.send("message.send", { room: "lobby", content: "mine" });
+    ws.receive({ event: "ack", id: ws.sentEvents("message.send")[0].id, data: { eid: "ep:13", ts: 1 } });
+    await reply;
+    assert.equal(sb.position("lobby"), "ep:10");
+    ws.receive({ event: "message.new", room: "lobby", eid: "ep:11", data: { n: 11 } });
+    assert.equal(sb.position("lobby"), "ep:11");
+    ws.receive({ event: "message.new", room: "lobby", eid: "ep:12", data: { n: 12 } });
+    // 12 reached: the position moves over the own 13 too.
+    assert.equal(sb.position("lobby"), "ep:13");
+    ws.receive({ event: "message.new", room: "lobby", eid: "ep:14", data: { n: 14 } });
+    assert.deepEqual(seen, [[11, "ep:11"], [12, "ep:12"], [14, "ep:14"]]);
+    // An own event that comes back (in a replay, after an event this connection never got) is
+    // not delivered again: its ack was the delivery.
+    const ack = sb.send("message.send", { room: "lobby", content: "mine again" });
+    ws.receive({ event: "ack", id: ws.sentEvents("message.send")[1].id, data: { eid: "ep:16", ts: 2 } });
+    await ack;
+    ws.receive({ event: "message.new", room: "lobby", eid: "ep:16", data: { n: 16 } });
+    assert.equal(sb.position("lobby"), "ep:16");
+    ws.receive({ event: "message.new", room: "lobby", eid: "ep:17", data: { n: 17 } });
+    assert.deepEqual(seen.map(([n]) => n), [11, 12, 14, 17]);
+    sb.close();
+});
+
 test("state.refresh, recovered:false and a new epoch become refresh events", async () => {
     const { sb, clock } = makeClient();
     const ws1 = await openSession(sb, { rooms: [{ room: "lobby", eid: "ep:10", recovered: true }] });

@@ -91,9 +91,9 @@ public final class Socket: @unchecked Sendable {
     /// Closes the connection with `code` (see ``CloseCode``) after a close handshake.
     public func close(code: UInt16 = CloseCode.normal, reason: String = "") {
         if eventLoop.inEventLoop {
-            closeOnLoop(code: code, reason: reason, waitForReply: true)
+            closeOnLoop(code: code, reason: reason, then: .awaitReply)
         } else {
-            eventLoop.execute { self.closeOnLoop(code: code, reason: reason, waitForReply: true) }
+            eventLoop.execute { self.closeOnLoop(code: code, reason: reason, then: .awaitReply) }
         }
     }
 
@@ -138,9 +138,21 @@ public final class Socket: @unchecked Sendable {
         context.writeAndFlush(NIOAny(frame), promise: nil)
     }
 
-    /// On the loop: starts the close handshake (or, with `waitForReply: false`, fails the
-    /// connection: Close frame, then TCP close).
-    func closeOnLoop(code: UInt16, reason: String, waitForReply: Bool) {
+    /// What follows a Close frame the server sends.
+    enum CloseFollowUp {
+        /// The close handshake: wait up to the close timeout for the client's Close.
+        case awaitReply
+        /// Failing the connection after a protocol error: our side of TCP is shut at once, and
+        /// input is read and dropped until the client closes or the close timeout passes. Closing
+        /// with unread input would make the kernel send a reset, which can destroy the Close frame
+        /// before the client reads it and breaks the client's next write.
+        case linger
+        /// A peer that stopped answering: TCP is closed as soon as the Close frame is written.
+        case closeNow
+    }
+
+    /// On the loop: sends a Close frame with `code` and `reason`, then goes on as `then` says.
+    func closeOnLoop(code: UInt16, reason: String, then followUp: CloseFollowUp) {
         guard state == .open, let context else { return }
         // Data queued in this turn goes out before the Close frame, never after it.
         flushPending()
@@ -153,11 +165,20 @@ public final class Socket: @unchecked Sendable {
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
         let channel = self.channel
         let written = context.writeAndFlush(NIOAny(frame))
-        if waitForReply {
-            let timeout = hub.closeTimeout
-            let timer = eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        switch followUp {
+        case .awaitReply, .linger:
+            if handlers?.readsPaused == true {
+                // The client's Close (or its FIN) must be read for the connection to end early.
+                channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            }
+            if case .linger = followUp {
+                written.whenComplete { _ in
+                    channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+                }
+            }
+            let timer = eventLoop.scheduleTask(in: hub.closeTimeout) { channel.close(promise: nil) }
             channel.closeFuture.whenComplete { _ in timer.cancel() }
-        } else {
+        case .closeNow:
             written.whenComplete { _ in channel.close(promise: nil) }
         }
     }

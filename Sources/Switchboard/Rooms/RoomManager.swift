@@ -284,7 +284,7 @@ public final class RoomManager: BrokerSubscriber, Sendable {
             return
         case .overflowed:
             logger.info("resume overflowed", metadata: ["room": "\(prepared.room)", "socket": "\(socket.id)"])
-            socket.closeOnLoop(code: CloseCode.tryAgainLater, reason: "room too busy to resume; reconnect", waitForReply: true)
+            socket.closeOnLoop(code: CloseCode.tryAgainLater, reason: "room too busy to resume; reconnect", then: .awaitReply)
         case .deliver(let buffered):
             if let refresh = prepared.refresh {
                 socket.enqueue(refresh)

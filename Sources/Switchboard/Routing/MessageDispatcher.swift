@@ -298,7 +298,7 @@ enum MessageDispatcher {
             EventError.Code.invalidPayload, EventError.Code.validationFailed, EventError.Code.badBinaryEnvelope:
             socket.invalidScore += 1
             if socket.invalidScore >= switchboard.configuration.maxInvalidMessages {
-                socket.closeOnLoop(code: CloseCode.policyViolation, reason: "too many invalid messages", waitForReply: true)
+                socket.closeOnLoop(code: CloseCode.policyViolation, reason: "too many invalid messages", then: .awaitReply)
             }
         default:
             break

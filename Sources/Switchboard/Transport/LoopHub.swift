@@ -79,7 +79,7 @@ final class LoopHub: @unchecked Sendable {
     /// Closes every connection of this loop with `code` (server shutdown).
     func closeAll(code: UInt16, reason: String) {
         for socket in sockets {
-            socket.closeOnLoop(code: code, reason: reason, waitForReply: true)
+            socket.closeOnLoop(code: code, reason: reason, then: .awaitReply)
         }
     }
 
@@ -123,11 +123,11 @@ final class LoopHub: @unchecked Sendable {
         empty.clear()
         for socket in sockets where socket.state == .open {
             if now - socket.lastInbound >= pongTimeout {
-                socket.closeOnLoop(code: CloseCode.heartbeatTimeout, reason: "no pong", waitForReply: false)
+                socket.closeOnLoop(code: CloseCode.heartbeatTimeout, reason: "no pong", then: .closeNow)
             } else if let expiresAt = socket.expiresAt, now >= expiresAt {
-                socket.closeOnLoop(code: CloseCode.tokenExpired, reason: "token expired", waitForReply: true)
+                socket.closeOnLoop(code: CloseCode.tokenExpired, reason: "token expired", then: .awaitReply)
             } else if let idleTimeout, now - socket.lastMessage >= idleTimeout {
-                socket.closeOnLoop(code: CloseCode.idleTimeout, reason: "idle", waitForReply: true)
+                socket.closeOnLoop(code: CloseCode.idleTimeout, reason: "idle", then: .awaitReply)
             } else if now - socket.lastPing >= pingInterval {
                 socket.lastPing = now
                 socket.sendControl(.ping, payload: empty)

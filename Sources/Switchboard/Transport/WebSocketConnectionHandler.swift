@@ -16,6 +16,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     private var handshake: AcceptedHandshake?
     private let holdsSlot: Bool
     private var registered = false
+    /// Set once the connection failed (a protocol error): what still arrives is dropped.
+    private var failed = false
 
     init(socket: Socket, switchboard: SwitchboardServer, accepted: AcceptedHandshake) {
         self.socket = socket
@@ -98,6 +100,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard socket.state != .closed else { return }
+        if failed {
+            // The client answering our Close ends the linger early; anything else is dropped.
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        }
         socket.lastInbound = .now()
         let output = socket.assembler.receive(
             frame,
@@ -179,17 +186,24 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         }
     }
 
-    /// Fails the connection: a Close frame with `code`, then TCP close without waiting.
+    /// Fails the connection: a Close frame with `code`, our side of TCP shut, and what the client
+    /// still sends read and dropped until it closes (see ``Socket/CloseFollowUp/linger``).
     private func fail(code: UInt16, reason: String) {
+        guard !failed else { return }
+        failed = true
         switchboard.logger.debug("protocol error", metadata: ["socket": "\(socket.id)", "code": "\(code)", "reason": "\(reason)"])
         if socket.state == .open {
-            socket.closeOnLoop(code: code, reason: reason, waitForReply: false)
+            socket.closeOnLoop(code: code, reason: reason, then: .linger)
         } else {
             socket.channel.close(promise: nil)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failed, error is NIOWebSocketError || error is ByteToMessageDecoderError {
+            // The frame decoder stopped at the first error and now reports the bytes it drops.
+            return
+        }
         if let error = error as? NIOWebSocketError {
             switch error {
             case .invalidFrameLength:
@@ -207,7 +221,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            socket.closeOnLoop(code: CloseCode.goingAway, reason: "server shutting down", waitForReply: true)
+            socket.closeOnLoop(code: CloseCode.goingAway, reason: "server shutting down", then: .awaitReply)
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             inputClosed(context: context)
         } else {

@@ -34,8 +34,6 @@ struct ConformanceResult: Sendable, CustomStringConvertible {
 
 enum ConformanceSuiteError: Error, CustomStringConvertible {
     case scriptNotFound(path: String, repoRoot: String)
-    case launchFailed(String)
-    case timedOut(after: Duration, output: String)
     case usageError(output: String)
     case noSummary(exitCode: Int32, output: String)
 
@@ -44,10 +42,6 @@ enum ConformanceSuiteError: Error, CustomStringConvertible {
         case .scriptNotFound(let path, let repoRoot):
             return "conformance suite not found at \(path) (expected <repo root>/../shared/conformance/ws_conformance.py "
                 + "with the repo root \(repoRoot) derived from this file's #filePath); check out shared/ beside the repository"
-        case .launchFailed(let message):
-            return "could not start python3 for the conformance suite: \(message)"
-        case .timedOut(let after, let output):
-            return "the conformance suite did not finish within \(after) and was killed; output so far:\n\(output)"
         case .usageError(let output):
             return "the conformance suite rejected its arguments (exit 2):\n\(output)"
         case .noSummary(let exitCode, let output):
@@ -108,7 +102,7 @@ enum ConformanceSuite {
 
     /// Runs `python3 ws_conformance.py <url> <arguments...>` (python3 from PATH) and parses its
     /// output. The process is killed (SIGKILL) if it runs longer than `timeout`, which then throws
-    /// `.timedOut` with the output so far. A run that prints no summary line, or exits with 2
+    /// `ExternalToolError.timedOut` with the output so far. A run that prints no summary line, or exits with 2
     /// (usage error), throws; failed cases do not throw, they are in the result.
     static func run(url: String, arguments: [String] = [], timeout: Duration = .seconds(120)) async throws -> ConformanceResult {
         let script = try locateScript()
@@ -117,89 +111,19 @@ enum ConformanceSuite {
 
     static func run(script: URL, url: String, arguments: [String], timeout: Duration) async throws -> ConformanceResult {
         let script = try locateScript(at: script)
-        let commandLine = ["python3", "-u", script.path, url] + arguments
-        // Process and blocking pipe reads stay off the cooperative thread pool.
-        return try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try runBlocking(commandLine, timeout: timeout) })
-            }
-            thread.name = "ConformanceSuite"
-            thread.start()
+        guard let python = ExternalTool.which("python3") else { throw ExternalToolError.missing("python3") }
+        let run = try await ExternalTool.run(python, ["-u", script.path, url] + arguments, timeout: timeout)
+        if run.exitCode == 2 {
+            throw ConformanceSuiteError.usageError(output: run.output)
         }
-    }
-
-    private static func runBlocking(_ commandLine: [String], timeout: Duration) throws -> ConformanceResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = commandLine
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONUNBUFFERED"] = "1"
-        process.environment = environment
-        // One pipe for stdout and stderr: a single reader drains it, so neither can fill up.
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw ConformanceSuiteError.launchFailed("\(commandLine.joined(separator: " ")): \(error)")
-        }
-        let pid = process.processIdentifier
-        // 0: running, 1: finished, 2: killed for the timeout.
-        let outcome = TestLockedBox(0)
-        let watchdog = DispatchWorkItem {
-            let shouldKill = outcome.withLock { state -> Bool in
-                guard state == 0 else { return false }
-                state = 2
-                return true
-            }
-            if shouldKill { _ = kill(pid, SIGKILL) }
-        }
-        let (seconds, attoseconds) = timeout.components
-        let delay = Double(seconds) + Double(attoseconds) / 1e18
-        DispatchQueue.global().asyncAfter(deadline: .now() + delay, execute: watchdog)
-
-        let data = readToEnd(pipe.fileHandleForReading.fileDescriptor)
-        try? pipe.fileHandleForReading.close()
-        process.waitUntilExit()
-        let killed = outcome.withLock { state -> Bool in
-            if state == 0 { state = 1 }
-            return state == 2
-        }
-        watchdog.cancel()
-
-        let output = String(decoding: data, as: UTF8.self)
-        if killed {
-            throw ConformanceSuiteError.timedOut(after: timeout, output: output)
-        }
-        let exitCode = process.terminationStatus
-        if exitCode == 2 {
-            throw ConformanceSuiteError.usageError(output: output)
-        }
-        let lines = output.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map(String.init)
+        let lines = run.output.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map(String.init)
         guard let (passed, failed) = lines.reversed().lazy.compactMap(parseSummary).first else {
-            throw ConformanceSuiteError.noSummary(exitCode: exitCode, output: output)
+            throw ConformanceSuiteError.noSummary(exitCode: run.exitCode, output: run.output)
         }
         let failures = lines.filter { $0.hasPrefix("FAIL ") }
         let skipped = lines.filter { $0.hasPrefix("SKIP ") }
         return ConformanceResult(
-            passed: passed, failed: failed, failures: failures, skipped: skipped, output: output, exitCode: exitCode)
-    }
-
-    /// Reads a file descriptor until end of file. (FileHandle.readDataToEndOfFile traps when a
-    /// signal such as SIGCHLD interrupts the read; this retries on EINTR.)
-    private static func readToEnd(_ fd: Int32) -> [UInt8] {
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count > 0 {
-                result.append(contentsOf: chunk[0..<count])
-            } else if count == 0 || errno != EINTR {
-                return result
-            }
-        }
+            passed: passed, failed: failed, failures: failures, skipped: skipped, output: run.output, exitCode: run.exitCode)
     }
 
     /// Parses "N passed, N failed" (optionally followed by ", N skipped").

@@ -1,5 +1,6 @@
-// Test support: finds and runs the external tools of the JavaScript client's tests (node,
-// python3 with Selenium, Chromium, chromedriver), each run bounded in time.
+// Test support: finds and runs the external tools of the tests (node, python3 with Selenium,
+// Chromium, chromedriver for the JavaScript client; python3 for the conformance suite), each run
+// bounded in time.
 //
 // The tests that need them are skipped with a note when a tool is missing, unless
 // SWITCHBOARD_REQUIRE_BROWSER=1 (as `.ci/run` sets it), which turns a missing tool into a failure

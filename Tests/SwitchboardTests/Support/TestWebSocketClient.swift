@@ -512,6 +512,9 @@ final class TestWebSocketClient: Sendable {
         try await connection.finish()
     }
 
+    /// Whether the server aborted TCP with a reset (the client saw ECONNRESET).
+    var wasReset: Bool { connection.wasReset }
+
     /// Aborts TCP with an RST and no Close frame.
     func resetTCP() async throws {
         try await connection.reset()
