@@ -25,6 +25,25 @@ struct WireEncodingTests {
         }
     }
 
+    @Test(
+        "a publication's envelope around a position, framed by BrokerEvent.frame(envelope:), is the frame it has at that position",
+        arguments: [
+            Publication(room: "chat:1", event: "message.new", dataJSON: ByteBuffer(string: #"{"content":"hi \"you\""}"#)),
+            Publication(room: "r\"oom", event: "ping", dataJSON: nil),
+            Publication(room: "big", event: "blob", dataJSON: ByteBuffer(string: "\"" + String(repeating: "x", count: 70_000) + "\"")),
+        ])
+    func envelopeAroundPosition(_ publication: Publication) {
+        let position = EventID(epoch: "lq2x8kf3a", offset: 12345)
+        var (prefix, suffix) = publication.envelopeAroundPosition()
+        var envelope = prefix
+        envelope.writeString(position.description)
+        envelope.writeBuffer(&suffix)
+        let framed = BrokerEvent.frame(envelope: envelope.readableBytesView)
+        #expect(framed == publication.frame(at: position))
+        let ephemeral = publication.envelopeWithoutPosition()
+        #expect(BrokerEvent.frame(envelope: ephemeral.readableBytesView) == publication.frame(at: nil))
+    }
+
     @Test("writeJSONInteger: the same digits as String(describing:)")
     func integers() {
         let signed: [Int64] = [0, 1, -1, 9, 10, 99, 100, 1_764_000_000_000, -1_764_000_000_000, .max, .min]

@@ -18,6 +18,16 @@ public struct BrokerEvent: Sendable {
         self.frame = frame
         self.origin = origin
     }
+
+    /// The WebSocket text frame whose payload is `envelope` (the event's JSON text, such as
+    /// ``Publication/envelopeAroundPosition()`` gives with a position in it): what a broker that
+    /// keeps envelopes elsewhere builds once per node when an event comes back.
+    public static func frame(envelope: ByteBufferView, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = OutboundFrame.begin(allocator: allocator, payloadCapacity: envelope.count)
+        buffer.writeBytes(envelope)
+        OutboundFrame.finish(&buffer, opcode: .text)
+        return buffer
+    }
 }
 
 /// One event kept in a room's history.

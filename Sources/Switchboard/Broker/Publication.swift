@@ -27,4 +27,41 @@ public struct Publication: Sendable {
     public func frame(at position: EventID?, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         OutboundMessage.frame(OutboundMessage.Header(event: event, room: room, eventID: position), dataJSON: dataJSON, allocator: allocator)
     }
+
+    /// The event's envelope (the JSON text of its frame) split where its position goes:
+    /// `prefix + "<epoch>:<offset>" + suffix` is the envelope of the event at that position. For a
+    /// broker that assigns positions elsewhere (a script on Redis) and frames the text with
+    /// ``BrokerEvent/frame(envelope:allocator:)`` when it comes back.
+    public func envelopeAroundPosition() -> (prefix: ByteBuffer, suffix: ByteBuffer) {
+        // The layout of OutboundMessage.writeEnvelope with a room and an eid (a test checks that
+        // both give the same bytes).
+        var prefix = ByteBuffer()
+        prefix.reserveCapacity(32 + event.utf8.count + room.utf8.count)
+        prefix.writeStaticString("{\"event\":")
+        prefix.writeJSONString(event)
+        prefix.writeStaticString(",\"room\":")
+        prefix.writeJSONString(room)
+        prefix.writeStaticString(",\"eid\":\"")
+        var suffix = ByteBuffer()
+        suffix.reserveCapacity(12 + (dataJSON?.readableBytes ?? 0))
+        suffix.writeInteger(UInt8(ascii: "\""))
+        if var dataJSON {
+            suffix.writeStaticString(",\"data\":")
+            suffix.writeBuffer(&dataJSON)
+        }
+        suffix.writeInteger(UInt8(ascii: "}"))
+        return (prefix, suffix)
+    }
+
+    /// The envelope of the event without a position (an ephemeral event).
+    public func envelopeWithoutPosition() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        let header = OutboundMessage.Header(event: event, room: room, eventID: nil)
+        if let dataJSON {
+            dataJSON.withUnsafeReadableBytes { OutboundMessage.writeEnvelope(header, dataJSON: $0, into: &buffer) }
+        } else {
+            OutboundMessage.writeEnvelope(header, dataJSON: nil, into: &buffer)
+        }
+        return buffer
+    }
 }
