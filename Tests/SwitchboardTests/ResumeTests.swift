@@ -521,6 +521,29 @@ struct ResumeTests {
         }
     }
 
+    @Test("a joiner that comes while the room's subscription is under way waits for it too, so it misses nothing")
+    func laterJoinersWaitForTheSubscription() async throws {
+        let broker = SlowSubscribeBroker()
+        try await TestServers.with(broker: broker) { server in
+            let alice = try await server.open("alice")
+            let bob = try await server.open("bob")
+            try await alice.sendText(#"{"event":"room.join","id":"a","data":{"room":"lobby"}}"#)
+            try await broker.started.wait("alice's join to subscribe the room", timeout: .seconds(5))
+            // Bob's join, then a heartbeat, which is answered at once: bob's join ack must not
+            // come first, since the node does not receive the room's events yet.
+            try await bob.sendText(#"{"event":"room.join","id":"b","data":{"room":"lobby"}}"#)
+            try await bob.sendText(#"{"event":"presence.heartbeat","id":"hb"}"#)
+            let first = try await bob.next(event: "ack")
+            #expect(first["id"]?.stringValue == "hb", "bob's join was answered before the room was subscribed: \(first)")
+            broker.release.fire()
+            #expect(try await bob.next(event: "b", field: "id")["event"]?.stringValue == "ack")
+            #expect(try await alice.next(event: "a", field: "id")["event"]?.stringValue == "ack")
+            #expect(broker.subscribeCalls.withLock { $0 } == 1)
+            await alice.close()
+            await bob.close()
+        }
+    }
+
     @Test("a broker that fails gives error replies (unavailable), never a silent success, and leaves nothing half done")
     func brokerFaultsAreReported() async throws {
         let broker = FaultyBroker()

@@ -55,6 +55,9 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         var generation: UInt64 = 0
         /// Connections in `groups` and in `recovering`.
         var memberCount = 0
+        /// The broker subscription the first member started: every later joiner waits for it too,
+        /// so that none reads its recovery before the node receives the room's events.
+        var subscription: EventLoopFuture<Void>?
 
         /// Hands the frame to every loop with members but the origin; keeps it for recovering
         /// connections. Called under the room's shard lock, in the room's position order.
@@ -215,15 +218,23 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         case .added:
             break
         }
-        let firstHere = shard(of: name).withLockedValue { rooms -> Bool in
+        let (subscription, started) = shard(of: name).withLockedValue { rooms -> (EventLoopFuture<Void>, EventLoopPromise<Void>?) in
             var room = rooms.removeValue(forKey: name) ?? LocalRoom()
+            defer { rooms[name] = room }
             room.memberCount += 1
             room.recovering.append(Recovering(socket: socket, generation: room.generation))
-            rooms[name] = room
-            return room.memberCount == 1
+            if let subscription = room.subscription { return (subscription, nil) }
+            // The broker is called outside this lock (it delivers under its own lock, into this
+            // one); the promise lets joiners that come meanwhile wait for the same subscription.
+            let promise = eventLoop.makePromise(of: Void.self)
+            room.subscription = promise.futureResult
+            return (promise.futureResult, promise)
         }
         logger.info("room join", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
-        let subscribed = firstHere ? broker.subscribe(name, on: eventLoop) : eventLoop.makeSucceededVoidFuture()
+        if let started {
+            broker.subscribe(name, on: eventLoop).cascade(to: started)
+        }
+        let subscribed = subscription.hop(to: eventLoop)
         let announcesPresence = self.announcesPresence
         let maxReplay = self.maxReplay
         return subscribed.flatMap {

@@ -104,3 +104,32 @@ final class FaultyBroker: Broker {
         failing.withLock { $0 } ? eventLoop.makeFailedFuture(Unreachable()) : inner.latest(room, limit: limit, on: eventLoop)
     }
 }
+
+/// The in-memory broker with a subscription that takes time (as a round trip to Redis does): a
+/// subscribe completes only when the test releases it.
+final class SlowSubscribeBroker: Broker {
+    let inner = InMemoryBroker()
+    let started = TestSignal()
+    let release = TestSignal()
+    let subscribeCalls = TestLockedBox(0)
+
+    func attach(_ subscriber: any BrokerSubscriber) { inner.attach(subscriber) }
+    func subscribe(_ room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        subscribeCalls.withLock { $0 += 1 }
+        started.fire()
+        let promise = eventLoop.makePromise(of: Void.self)
+        let (inner, release) = (self.inner, self.release)
+        promise.completeWithTask {
+            try await release.wait("the test to release the subscription", timeout: .seconds(10))
+            try await inner.subscribe(room, on: eventLoop).get()
+        }
+        return promise.futureResult
+    }
+    func unsubscribe(_ room: String) { inner.unsubscribe(room) }
+    func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> { inner.publish(publication, on: eventLoop) }
+    func recover(_ room: String, after position: EventID?, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<Recovery> {
+        inner.recover(room, after: position, limit: limit, on: eventLoop)
+    }
+    func latest(_ room: String, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<[HistoryEntry]> { inner.latest(room, limit: limit, on: eventLoop) }
+}
+
