@@ -11,6 +11,7 @@ import ServiceLifecycle
 /// `configuration.reconnectBackoff` (`poolSize` is ignored). The subscriber remembers the set of
 /// wanted channels: `subscribe` adds to it, `unsubscribe` removes from it, and each new
 /// connection subscribes all of them (in batches of `batchSize`) before `onReconnect` is called.
+/// Sharded channels (`ssubscribe`) have a wanted set of their own, handled the same way.
 /// Messages published while no connection was subscribed are lost; `onReconnect` is the signal
 /// to re-check whatever those messages would have announced.
 ///
@@ -34,6 +35,7 @@ public final class RedisSubscriber: Service, Sendable {
     /// Touched on `eventLoop` only.
     private struct State {
         var wanted: Set<String> = []
+        var wantedSharded: Set<String> = []
         /// The connection in pub/sub mode, once it exists.
         var connection: RedisConnection?
         var hasConnected = false
@@ -134,11 +136,14 @@ public final class RedisSubscriber: Service, Sendable {
             connection.closeFuture.assumeIsolated().whenComplete { _ in
                 if state.value.connection === connection { state.value.connection = nil }
             }
-            let report = state.value.hasConnected || !state.value.wanted.isEmpty
+            let report = state.value.hasConnected || !state.value.wanted.isEmpty || !state.value.wantedSharded.isEmpty
             state.value.hasConnected = true
             let channels = Array(state.value.wanted)
-            logger.debug("Redis pub/sub connected", metadata: ["channels": "\(channels.count)"])
-            return Self.send("SUBSCRIBE", channels, on: connection).map { report }
+            let shardChannels = Array(state.value.wantedSharded)
+            logger.debug("Redis pub/sub connected", metadata: ["channels": "\(channels.count)", "shard-channels": "\(shardChannels.count)"])
+            return Self.send(Kind.plain.subscribe, channels, on: connection)
+                .and(Self.send(Kind.sharded.subscribe, shardChannels, on: connection))
+                .map { _ in report }
         }
     }
 
@@ -151,34 +156,73 @@ public final class RedisSubscriber: Service, Sendable {
     /// that failed meanwhile (`.connectionClosed`, `.timeout`). Either way the channels stay
     /// wanted: the next connection subscribes them and then calls `onReconnect`.
     public func subscribe(_ channels: [String]) async throws {
-        guard !channels.isEmpty else { return }
-        try await eventLoop.flatSubmit { [state, eventLoop] () -> EventLoopFuture<Void> in
-            state.value.wanted.formUnion(channels)
-            guard let connection = state.value.connection, connection.isActive else {
-                return eventLoop.makeFailedFuture(RedisError.unavailable)
-            }
-            // Sent even for channels already wanted: confirmation then means "subscribed now".
-            return Self.send("SUBSCRIBE", channels, on: connection)
-        }.get()
+        try await change(.plain, adding: channels)
     }
 
     /// Removes `channels` from the wanted set and unsubscribes them; returns once Redis confirmed
     /// (at once when no connection is open: the next one will not subscribe them).
     /// Messages of these channels may still arrive until it returns.
     public func unsubscribe(_ channels: [String]) async throws {
-        guard !channels.isEmpty else { return }
-        try await eventLoop.flatSubmit { [state, eventLoop] () -> EventLoopFuture<Void> in
-            state.value.wanted.subtract(channels)
-            guard let connection = state.value.connection, connection.isActive else {
-                return eventLoop.makeSucceededVoidFuture()
-            }
-            return Self.send("UNSUBSCRIBE", channels, on: connection)
-        }.get()
+        try await change(.plain, removing: channels)
+    }
+
+    /// `subscribe` for sharded channels (`SSUBSCRIBE`, Redis 7+; published with `SPUBLISH`),
+    /// kept in a wanted set of their own and re-subscribed the same way. Their messages reach
+    /// the same `onMessage`. Standalone Redis only for now: in a cluster, one `SSUBSCRIBE` must
+    /// name channels of a single slot, which this does not arrange.
+    public func ssubscribe(_ channels: [String]) async throws {
+        try await change(.sharded, adding: channels)
+    }
+
+    /// `unsubscribe` for sharded channels (`SUNSUBSCRIBE`).
+    public func sunsubscribe(_ channels: [String]) async throws {
+        try await change(.sharded, removing: channels)
     }
 
     /// The channels wanted now (subscribed, or to be subscribed by the next connection).
     public func wantedChannels() async throws -> Set<String> {
         try await eventLoop.submit { [state] in state.value.wanted }.get()
+    }
+
+    /// The sharded channels wanted now.
+    public func wantedShardChannels() async throws -> Set<String> {
+        try await eventLoop.submit { [state] in state.value.wantedSharded }.get()
+    }
+
+    private enum Kind: Sendable {
+        case plain, sharded
+
+        var subscribe: String { self == .plain ? "SUBSCRIBE" : "SSUBSCRIBE" }
+        var unsubscribe: String { self == .plain ? "UNSUBSCRIBE" : "SUNSUBSCRIBE" }
+    }
+
+    private func change(_ kind: Kind, adding channels: [String]) async throws {
+        guard !channels.isEmpty else { return }
+        try await eventLoop.flatSubmit { [state, eventLoop] () -> EventLoopFuture<Void> in
+            switch kind {
+            case .plain: state.value.wanted.formUnion(channels)
+            case .sharded: state.value.wantedSharded.formUnion(channels)
+            }
+            guard let connection = state.value.connection, connection.isActive else {
+                return eventLoop.makeFailedFuture(RedisError.unavailable)
+            }
+            // Sent even for channels already wanted: confirmation then means "subscribed now".
+            return Self.send(kind.subscribe, channels, on: connection)
+        }.get()
+    }
+
+    private func change(_ kind: Kind, removing channels: [String]) async throws {
+        guard !channels.isEmpty else { return }
+        try await eventLoop.flatSubmit { [state, eventLoop] () -> EventLoopFuture<Void> in
+            switch kind {
+            case .plain: state.value.wanted.subtract(channels)
+            case .sharded: state.value.wantedSharded.subtract(channels)
+            }
+            guard let connection = state.value.connection, connection.isActive else {
+                return eventLoop.makeSucceededVoidFuture()
+            }
+            return Self.send(kind.unsubscribe, channels, on: connection)
+        }.get()
     }
 
     /// `command` for `channels` in batches of `batchSize`; succeeds when all are confirmed.

@@ -63,19 +63,57 @@ struct RedisSubscriberTests {
         let channels = (0..<600).map { "\(prefix):\($0)" }
         try await withClient(server.configuration) { client in
             try await withSubscriber(server.configuration, inbox: inbox, onReconnect: { reconnects.withLockedValue { $0 += 1 } }) { subscriber in
+                let shard = prefix + ":shard"
                 try await subscriber.subscribe(channels)
+                try await subscriber.ssubscribe([shard])
+                // 600 channels: two SUBSCRIBE commands of at most 512 channels.
+                #expect(try await Self.calls("subscribe", client) == 2)
                 #expect(reconnects.withLockedValue { $0 } == 0)
                 #expect(try await client.send("CLIENT", "KILL", "TYPE", "pubsub") == .integer(1))
                 try await waitUntil("the reconnect to be reported") { reconnects.withLockedValue { $0 } == 1 }
                 #expect(subscriber.reconnectCount == 1)
                 #expect(subscriber.isConnected)
-                // Reported only after every channel was confirmed again.
+                // Reported only after every channel was confirmed again, in two batches again.
+                #expect(try await Self.calls("subscribe", client) == 4)
+                #expect(try await Self.calls("ssubscribe", client) == 2)
                 #expect(try await client.send("PUBSUB", "CHANNELS", RESPCommandArgument(prefix + ":*")).array?.count == 600)
+                #expect(try await client.send("PUBSUB", "SHARDCHANNELS", RESPCommandArgument(prefix + ":*")).array?.count == 1)
                 #expect(try await client.send("PUBLISH", RESPCommandArgument(channels[599]), "after") == .integer(1))
                 try await inbox.waitFor(channel: channels[599], payload: "after")
+                #expect(try await client.send("SPUBLISH", RESPCommandArgument(shard), "sharded after") == .integer(1))
+                try await inbox.waitFor(channel: shard, payload: "sharded after")
                 #expect(try await subscriber.wantedChannels().count == 600)
+                #expect(try await subscriber.wantedShardChannels() == [shard])
             }
         }
+    }
+
+    @Test("sharded channels: SSUBSCRIBE, SPUBLISH delivered, SUNSUBSCRIBE stops it")
+    func sharded() async throws {
+        let configuration = try await RedisServer.shared().configuration
+        let inbox = Inbox()
+        let channel = uniqueName("shard")
+        try await withClient(configuration) { client in
+            try await withSubscriber(configuration, inbox: inbox) { subscriber in
+                try await subscriber.ssubscribe([channel])
+                #expect(try await client.send("SPUBLISH", RESPCommandArgument(channel), "s1") == .integer(1))
+                try await inbox.waitFor(channel: channel, payload: "s1")
+                // A plain PUBLISH to the same name is another channel.
+                #expect(try await client.send("PUBLISH", RESPCommandArgument(channel), "plain") == .integer(0))
+                try await subscriber.sunsubscribe([channel])
+                #expect(try await client.send("SPUBLISH", RESPCommandArgument(channel), "s2") == .integer(0))
+                #expect(try await subscriber.wantedShardChannels().isEmpty)
+            }
+        }
+    }
+
+    /// How many times the server ran `command` (INFO commandstats).
+    static func calls(_ command: String, _ client: RedisClient) async throws -> Int? {
+        let stats = try await client.send("INFO", "commandstats").string ?? ""
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+            let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+        else { return nil }
+        return Int(calls)
     }
 
     @Test("subscribing while disconnected fails with .unavailable, keeps the channel wanted, and the next connection subscribes it")
