@@ -165,10 +165,5 @@ struct BrowserTests {
 }
 
 private extension JSONValue {
-    var boolValue: Bool? {
-        if case .bool(let value) = self { return value }
-        return nil
-    }
-
     var intValue: Int? { numberValue.map { Int($0) } }
 }

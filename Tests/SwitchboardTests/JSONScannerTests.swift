@@ -477,22 +477,9 @@ struct JSONScannerFlatObjectTests {
 
 // MARK: - Randomized agreement with Foundation
 
-/// SplitMix64: small, seedable, and the same on every platform.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Builds valid JSON texts, biased towards envelopes and the awkward corners of the grammar.
 private struct DocumentGenerator {
-    var random: SeededGenerator
+    var random: SplitMix64
 
     mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &random) < percent }
     mutating func pick<T>(_ options: [T]) -> T { options[Int.random(in: 0..<options.count, using: &random)] }
@@ -709,7 +696,7 @@ struct JSONScannerPropertyTests {
     }
 
     @Test func agreesWithFoundationOnRandomDocuments() throws {
-        var generator = DocumentGenerator(random: SeededGenerator(state: 0x5EED_2025))
+        var generator = DocumentGenerator(random: SplitMix64(seed: 0x5EED_2025))
         var reasons: [String: Int] = [:]
         var counts = (documents: 0, skippedInvalidUTF8: 0, valid: 0, envelopes: 0, divergences: 0, flatObjects: 0)
         for iteration in 0..<5_000 {
@@ -780,7 +767,7 @@ struct JSONScannerPropertyTests {
     }
 
     @Test func neverCrashesOnArbitraryBytes() {
-        var random = SeededGenerator(state: 42)
+        var random = SplitMix64(seed: 42)
         let alphabet = Array(#"{}[]":,\ 0123456789-+.eEtrufalsn/u"#.utf8) + [0x00, 0x1F, 0x80, 0xBF, 0xEF, 0xBB, 0xFF]
         for _ in 0..<20_000 {
             let bytes = (0..<Int.random(in: 0...24, using: &random)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &random)] }

@@ -45,4 +45,14 @@ public protocol BrokerSubscriber: AnyObject, Sendable {
     /// One event of a subscribed room. Called in position order for each room, never twice for
     /// one position, and not concurrently for one room.
     func deliver(_ event: BrokerEvent)
+
+    /// The node may have missed events of `room` that cannot be delivered any more (a broker
+    /// across nodes lost its connection, and history no longer has them): the local members must
+    /// catch up on their own. The default does nothing; the server's rooms layer closes the room's
+    /// local connections with 1013, so that they reconnect and resume.
+    func resynchronize(_ room: String)
+}
+
+extension BrokerSubscriber {
+    public func resynchronize(_ room: String) {}
 }

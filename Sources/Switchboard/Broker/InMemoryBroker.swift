@@ -303,10 +303,7 @@ public final class InMemoryBroker: SynchronousBroker, Service {
 
     /// A new epoch: the creation time in milliseconds plus randomness, base 36, so epochs of one
     /// room name differ across restarts and re-creations.
-    static func makeEpoch() -> String {
-        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
-        return String(millis, radix: 36) + String(UInt32.random(in: 0..<46656), radix: 36)
-    }
+    static func makeEpoch() -> String { EventID.newEpoch() }
 }
 
 /// One kept event of the in-memory broker.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The position of an event in its room's stream: `<epoch>:<offset>` on the wire.
 ///
 /// Offsets increase by one per room event with no gaps. The epoch changes whenever the room's
@@ -21,4 +23,11 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(epoch):\(offset)" }
+
+    /// A new epoch: the time in milliseconds and a random part, in base 36 (`"lq2x8kf3a"`), so
+    /// that two streams of one room (before and after its history was lost) never share one.
+    public static func newEpoch() -> String {
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        return String(millis, radix: 36) + String(UInt32.random(in: 0..<46656), radix: 36)
+    }
 }

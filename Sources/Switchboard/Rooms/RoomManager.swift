@@ -146,6 +146,22 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         }
     }
 
+    /// Called by the broker when this node missed events of `room` that cannot be had any more:
+    /// its local members are closed with 1013, so that they reconnect and resume (getting the
+    /// events from history, or `state.refresh`).
+    public func resynchronize(_ room: String) {
+        let sockets = shard(of: room).withLockedValue { rooms -> [Socket] in
+            guard let local = rooms[room] else { return [] }
+            return local.groups.flatMap(\.members) + local.recovering.map(\.socket)
+        }
+        logger.warning("room resynchronized: its members reconnect", metadata: ["room": "\(room)", "members": "\(sockets.count)"])
+        for socket in sockets {
+            socket.eventLoop.execute {
+                socket.closeOnLoop(code: CloseCode.tryAgainLater, reason: "missed events; reconnect and resume", then: .awaitReply)
+            }
+        }
+    }
+
     // MARK: joining
 
     /// What a join did.

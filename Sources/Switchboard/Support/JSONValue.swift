@@ -44,6 +44,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return nil
     }
 
+    /// The Boolean, if this is `true` or `false`.
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
     /// The number, if this is a number.
     public var numberValue: Double? {
         if case .number(let value) = self { return value }

@@ -57,20 +57,6 @@ private final class ResumeOnce<T: Sendable>: Sendable {
     }
 }
 
-/// Waits, bounded, until `condition` holds (checked every 5 ms): waits for a state, it does not
-/// sleep in place of one.
-func waitUntil(
-    _ what: @autoclosure () -> String,
-    timeout: Duration = .seconds(5),
-    _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw RedisTestError.timeout("\(what()) (within \(timeout))") }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-}
-
 /// Runs `body` with a running client (waits until it is connected) and shuts it down after,
 /// waiting until `run()` returned: no connection outlives the test.
 func withClient<T: Sendable>(

@@ -1,0 +1,519 @@
+import Atomics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Switchboard
+
+/// A ``Broker`` on Redis, for several nodes behind one load balancer: each room's position and
+/// history live in Redis, and every node receives the events of the rooms it has members in
+/// through pub/sub.
+///
+/// - Publishing is one Lua script (``RedisBrokerScripts/publish``): it takes the room's next
+///   offset, keeps the event in the room's history (a sorted set scored by offset, trimmed by each
+///   event's own age and by count), refreshes the keys' expiry, and `PUBLISH`es the event with its
+///   position. Every node therefore sees a room's events in offset order. When the room's keys are
+///   gone (expired, flushed, Redis restarted without persistence) the script starts a new epoch, so
+///   that clients resuming an older position get `state.refresh`, never a silent gap.
+/// - A node subscribes a room's channel when its first local member joins and unsubscribes when
+///   the last leaves (``subscribe(_:on:)`` completes once Redis confirmed it). An event from Redis
+///   is framed once per node and handed to the ``BrokerSubscriber`` (the rooms layer), which fans
+///   it out per event loop; the node that published it passes its origin along, so the sender is
+///   skipped there and nowhere else.
+/// - The pub/sub connection can drop. After it is back, the broker reads each subscribed room's
+///   events after the last one it delivered from history and delivers those first; when history
+///   no longer has them it tells the subscriber to resynchronize the room (its local members
+///   reconnect and resume on their own).
+/// - A fault of Redis fails the futures (the server answers `unavailable`), never a silent
+///   success.
+///
+/// Time for retention is the node's (``init(configuration:history:clock:logger:)`` takes a
+/// clock), sent to the scripts in Unix milliseconds, so tests move a clock instead of waiting.
+///
+/// Run it as a `Service` (it runs its command pool and its pub/sub connection).
+public final class RedisBroker: Broker, Service {
+    /// The keys and channels of this broker start with this (default `"switchboard:"`).
+    public let keyPrefix: String
+    public let history: HistoryConfiguration
+    /// The command pool (publish, recover, latest).
+    public let client: RedisClient
+    /// The pub/sub connection of this node.
+    public let pubsub: RedisSubscriber
+    private let logger: Logger
+    private let nowMilliseconds: @Sendable () -> Int64
+    /// This node's tag in published messages: events it published come back with it.
+    private let node: String
+    private let nextTag = ManagedAtomic<UInt64>(0)
+    /// Origins of this node's publishes in flight, by tag, until their message comes back.
+    private let origins = NIOLockedValueBox<[UInt64: PendingOrigin]>([:])
+    private let subscriberBox = NIOLockedValueBox<(any BrokerSubscriber)?>(nil)
+    /// Confined to `pubsub.eventLoop`.
+    private let rooms: NIOLoopBoundBox<[String: RoomSubscription]>
+    private let roomsLoop: any EventLoop
+
+    private struct PendingOrigin {
+        let socket: Socket
+        let since: Int64
+    }
+
+    /// One room's subscription on this node. Operations on Redis are serialized per room: one at a
+    /// time, each decided by what is wanted when the previous one ends.
+    private struct RoomSubscription {
+        var wanted = false
+        var active = false
+        var busy = false
+        var waiters: [EventLoopPromise<Void>] = []
+        /// The position of the last event delivered to the subscriber (from pub/sub or a catch-up).
+        var last: EventID?
+        /// The room's position read right after Redis confirmed the subscription: where a catch-up
+        /// starts when no event has been delivered yet.
+        var base: EventID?
+        /// Set while the room catches up after the pub/sub connection was back: live events
+        /// wait here, in order.
+        var held: [(position: EventID?, event: BrokerEvent)]?
+    }
+
+    /// - Parameters:
+    ///   - configuration: the Redis server; `poolSize` command connections plus one for pub/sub.
+    ///   - history: retention (by each event's own age), events kept per room. `maxBytes` does not
+    ///     apply: Redis's own `maxmemory` does.
+    ///   - keyPrefix: the start of every key and channel, to share a Redis with other apps.
+    ///   - clock: time for retention.
+    public init<C: Clock & Sendable>(
+        configuration: RedisConfiguration,
+        history: HistoryConfiguration = .init(),
+        keyPrefix: String = "switchboard:",
+        clock: C,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "switchboard.redis.broker")
+    ) throws where C.Duration == Duration {
+        self.keyPrefix = keyPrefix
+        self.history = history
+        self.logger = logger
+        let startInstant = clock.now
+        let startMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        self.nowMilliseconds = {
+            let elapsed = startInstant.duration(to: clock.now)
+            return startMilliseconds + elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        }
+        self.node = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        self.client = try RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        let messages = MessageSink()
+        self.pubsub = try RedisSubscriber(
+            configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
+            onMessage: { channel, payload in messages.message(channel, payload) },
+            onReconnect: { messages.reconnected() })
+        self.roomsLoop = pubsub.eventLoop
+        self.rooms = NIOLoopBoundBox.makeBoxSendingValue([:], eventLoop: pubsub.eventLoop)
+        messages.broker.withLockedValue { $0 = self }
+    }
+
+    /// A broker on the system's clock.
+    public convenience init(
+        configuration: RedisConfiguration,
+        history: HistoryConfiguration = .init(),
+        keyPrefix: String = "switchboard:",
+        logger: Logger = Logger(label: "switchboard.redis.broker")
+    ) throws {
+        try self.init(configuration: configuration, history: history, keyPrefix: keyPrefix, clock: ContinuousClock(), logger: logger)
+    }
+
+    /// Passes the pub/sub connection's callbacks to the broker, which exists only after the
+    /// connection's set-up.
+    private final class MessageSink: Sendable {
+        let broker = NIOLockedValueBox<RedisBroker?>(nil)
+        func message(_ channel: String, _ payload: ByteBuffer) {
+            broker.withLockedValue { $0 }?.received(channel: channel, payload: payload)
+        }
+        func reconnected() {
+            broker.withLockedValue { $0 }?.catchUp()
+        }
+    }
+
+    // MARK: Service
+
+    /// Runs the command pool and the pub/sub connection until a graceful shutdown or
+    /// cancellation.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.client.run() }
+            group.addTask { try await self.pubsub.run() }
+        }
+    }
+
+    /// Waits until the command pool and the pub/sub connection are open (for start-up and tests).
+    public func waitUntilConnected(timeout: Duration) async throws {
+        try await client.waitUntilConnected(timeout: timeout)
+        let deadline = ContinuousClock.now + timeout
+        while !pubsub.isConnected {
+            guard ContinuousClock.now < deadline else { throw RedisError.unavailable }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    // MARK: Keys
+
+    func streamKey(_ room: String) -> String { "\(keyPrefix){\(room)}:stream" }
+    func historyKey(_ room: String) -> String { "\(keyPrefix){\(room)}:history" }
+    func channel(_ room: String) -> String { "\(keyPrefix)room:\(room)" }
+
+    private var channelPrefix: String { "\(keyPrefix)room:" }
+
+    // MARK: Broker
+
+    public func attach(_ subscriber: any BrokerSubscriber) {
+        subscriberBox.withLockedValue { if $0 == nil { $0 = subscriber } }
+    }
+
+    public func subscribe(_ room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        roomsLoop.execute {
+            self.rooms.value[room, default: RoomSubscription()].wanted = true
+            self.rooms.value[room]?.waiters.append(promise)
+            self.reconcile(room)
+        }
+        return promise.futureResult
+    }
+
+    public func unsubscribe(_ room: String) {
+        roomsLoop.execute {
+            guard self.rooms.value[room] != nil else { return }
+            self.rooms.value[room]?.wanted = false
+            self.reconcile(room)
+        }
+    }
+
+    /// On the pub/sub loop: starts the next Redis operation the room needs, if none is under way.
+    private func reconcile(_ room: String) {
+        guard var state = rooms.value[room], !state.busy else { return }
+        switch (state.wanted, state.active) {
+        case (true, true):
+            let waiters = state.waiters
+            state.waiters = []
+            rooms.value[room] = state
+            for waiter in waiters { waiter.succeed() }
+        case (true, false), (false, true):
+            state.busy = true
+            rooms.value[room] = state
+            let subscribing = state.wanted
+            let channel = self.channel(room)
+            let pubsub = self.pubsub
+            let loop = roomsLoop
+            Task {
+                var failure: (any Error)?
+                do {
+                    if subscribing {
+                        try await pubsub.subscribe([channel])
+                    } else {
+                        try await pubsub.unsubscribe([channel])
+                    }
+                } catch {
+                    failure = error
+                }
+                let outcome = failure
+                loop.execute { self.finished(room, subscribing: subscribing, failure: outcome) }
+            }
+        case (false, false):
+            rooms.value[room] = nil
+            // A subscribe taken back before Redis was asked: nobody waits for it any more.
+            for waiter in state.waiters { waiter.fail(RedisError.unavailable) }
+        }
+    }
+
+    /// On the pub/sub loop: a SUBSCRIBE or UNSUBSCRIBE of `room` ended.
+    private func finished(_ room: String, subscribing: Bool, failure: (any Error)?) {
+        guard var state = rooms.value[room] else { return }
+        state.busy = false
+        if subscribing, failure == nil {
+            recordBase(room)
+        }
+        if subscribing {
+            // Even a failed SUBSCRIBE leaves the channel wanted by the pub/sub connection (its
+            // next connection subscribes it): it counts as active, so that a room no longer wanted
+            // is unsubscribed.
+            state.active = true
+            if let failure, state.wanted {
+                // The joins waiting now cannot be sure to receive the room's events: they fail,
+                // and the next join asks again.
+                state.active = false
+                let waiters = state.waiters
+                state.waiters = []
+                rooms.value[room] = state
+                for waiter in waiters { waiter.fail(failure) }
+                return
+            }
+        } else {
+            if let failure {
+                logger.warning("Redis UNSUBSCRIBE failed", metadata: ["room": "\(room)", "error": "\(failure)"])
+            }
+            state.active = false
+            state.last = nil
+            state.base = nil
+            state.held = nil
+        }
+        rooms.value[room] = state
+        reconcile(room)
+    }
+
+    public func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> {
+        let promise = eventLoop.makePromise(of: EventID?.self)
+        var tag = "-"
+        var tagNumber: UInt64?
+        if let origin = publication.origin {
+            let number = nextTag.loadThenWrappingIncrement(ordering: .relaxed)
+            let now = nowMilliseconds()
+            origins.withLockedValue { origins in
+                origins[number] = PendingOrigin(socket: origin, since: now)
+                if origins.count > 4096 {
+                    // Messages that never came back (the pub/sub connection was down): forgotten
+                    // after a minute.
+                    origins = origins.filter { now - $0.value.since < 60_000 }
+                }
+            }
+            tag = "\(node).\(number)"
+            tagNumber = number
+        }
+        let forget: @Sendable () -> Void = { [origins, tagNumber] in
+            if let tagNumber { _ = origins.withLockedValue { $0.removeValue(forKey: tagNumber) } }
+        }
+        let channel = self.channel(publication.room)
+        guard publication.persistent else {
+            var header = ByteBuffer(string: "\(tag) - ")
+            var envelope = publication.envelopeWithoutPosition()
+            header.writeBuffer(&envelope)
+            let message = header
+            let client = self.client
+            promise.completeWithTask {
+                do {
+                    _ = try await client.send("PUBLISH", RESPCommandArgument(channel), RESPCommandArgument(message))
+                    return nil
+                } catch {
+                    forget()
+                    throw error
+                }
+            }
+            return promise.futureResult
+        }
+        let (prefix, suffix) = publication.envelopeAroundPosition()
+        let keys: [RESPCommandArgument] = [RESPCommandArgument(streamKey(publication.room)), RESPCommandArgument(historyKey(publication.room))]
+        let arguments: [RESPCommandArgument] = [
+            RESPCommandArgument(prefix), RESPCommandArgument(suffix),
+            RESPCommandArgument(nowMilliseconds()), RESPCommandArgument(Self.milliseconds(history.retention)),
+            RESPCommandArgument(max(history.maxEventsPerRoom, 0)), RESPCommandArgument(EventID.newEpoch()),
+            RESPCommandArgument(channel), RESPCommandArgument(tag),
+        ]
+        let client = self.client
+        promise.completeWithTask {
+            do {
+                let reply = try await client.eval(RedisBrokerScripts.publish, keys: keys, arguments: arguments)
+                guard let text = reply.string, let position = EventID(text) else {
+                    throw RedisError.protocolError("the publish script answered \(reply)")
+                }
+                return position
+            } catch {
+                forget()
+                throw error
+            }
+        }
+        return promise.futureResult
+    }
+
+    public func recover(_ room: String, after position: EventID?, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<Recovery> {
+        let promise = eventLoop.makePromise(of: Recovery.self)
+        let keys: [RESPCommandArgument] = [RESPCommandArgument(streamKey(room)), RESPCommandArgument(historyKey(room))]
+        let arguments: [RESPCommandArgument] = [
+            RESPCommandArgument(position?.epoch ?? ""), RESPCommandArgument(position?.offset ?? 0),
+            RESPCommandArgument(max(limit, 0)), RESPCommandArgument(EventID.newEpoch()),
+            RESPCommandArgument(nowMilliseconds()), RESPCommandArgument(Self.milliseconds(history.retention)),
+        ]
+        let client = self.client
+        promise.completeWithTask {
+            let reply = try await client.eval(RedisBrokerScripts.recover, keys: keys, arguments: arguments)
+            return try Self.recovery(from: reply, after: position)
+        }
+        return promise.futureResult
+    }
+
+    public func latest(_ room: String, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<[HistoryEntry]> {
+        let promise = eventLoop.makePromise(of: [HistoryEntry].self)
+        let keys: [RESPCommandArgument] = [RESPCommandArgument(streamKey(room)), RESPCommandArgument(historyKey(room))]
+        let arguments: [RESPCommandArgument] = [
+            RESPCommandArgument(max(limit, 0)), RESPCommandArgument(nowMilliseconds()),
+            RESPCommandArgument(Self.milliseconds(history.retention)),
+        ]
+        let client = self.client
+        promise.completeWithTask {
+            let reply = try await client.eval(RedisBrokerScripts.latest, keys: keys, arguments: arguments)
+            return try Self.latest(from: reply)
+        }
+        return promise.futureResult
+    }
+
+    // MARK: Replies
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// `<published ms>:<envelope>` → the envelope's frame.
+    static func frame(ofMember member: RESPValue) throws -> ByteBuffer {
+        guard let buffer = member.buffer, let colon = buffer.readableBytesView.firstIndex(of: UInt8(ascii: ":")) else {
+            throw RedisError.protocolError("a history entry without its time: \(member)")
+        }
+        return BrokerEvent.frame(envelope: buffer.readableBytesView[(colon + 1)...])
+    }
+
+    static func recovery(from reply: RESPValue, after position: EventID?) throws -> Recovery {
+        guard let parts = reply.array, parts.count >= 3, let epoch = parts[0].string, let offset = parts[1].int, offset >= 0,
+            let recovered = parts[2].int
+        else {
+            throw RedisError.protocolError("the recover script answered \(reply)")
+        }
+        let current = EventID(epoch: epoch, offset: UInt64(offset))
+        guard recovered == 1 else { return .notRecoverable(current: current) }
+        guard let position, parts.count > 3 else { return .recovered(current: current, events: []) }
+        var events: [HistoryEntry] = []
+        events.reserveCapacity(parts.count - 3)
+        for (index, member) in parts[3...].enumerated() {
+            events.append(HistoryEntry(position: EventID(epoch: epoch, offset: position.offset + 1 + UInt64(index)), frame: try frame(ofMember: member)))
+        }
+        return .recovered(current: current, events: events)
+    }
+
+    static func latest(from reply: RESPValue) throws -> [HistoryEntry] {
+        guard let parts = reply.array, let first = parts.first else {
+            throw RedisError.protocolError("the latest script answered \(reply)")
+        }
+        guard let epoch = first.string, !first.isNull else { return [] }
+        guard parts.count % 2 == 1 else { throw RedisError.protocolError("the latest script answered \(reply)") }
+        var entries: [HistoryEntry] = []
+        var index = 1
+        while index + 1 < parts.count {
+            guard let offset = parts[index].int, offset > 0 else { throw RedisError.protocolError("a history entry without its offset: \(reply)") }
+            entries.append(HistoryEntry(position: EventID(epoch: epoch, offset: UInt64(offset)), frame: try frame(ofMember: parts[index + 1])))
+            index += 2
+        }
+        return entries
+    }
+
+    // MARK: Delivery
+
+    /// On the pub/sub loop: one message, `<tag> <eid or -> <envelope>`.
+    private func received(channel: String, payload: ByteBuffer) {
+        guard channel.hasPrefix(channelPrefix) else { return }
+        let room = String(channel.dropFirst(channelPrefix.count))
+        let view = payload.readableBytesView
+        guard let firstSpace = view.firstIndex(of: UInt8(ascii: " ")),
+            let secondSpace = view[(firstSpace + 1)...].firstIndex(of: UInt8(ascii: " "))
+        else {
+            logger.error("malformed room message from Redis", metadata: ["channel": "\(channel)"])
+            return
+        }
+        let tag = String(decoding: view[view.startIndex..<firstSpace], as: UTF8.self)
+        let eid = String(decoding: view[(firstSpace + 1)..<secondSpace], as: UTF8.self)
+        let position = eid == "-" ? nil : EventID(eid)
+        if eid != "-", position == nil {
+            logger.error("room message from Redis with a malformed position", metadata: ["channel": "\(channel)", "eid": "\(eid)"])
+            return
+        }
+        var origin: Socket?
+        if let dot = tag.lastIndex(of: "."), tag[..<dot] == node, let number = UInt64(tag[tag.index(after: dot)...]) {
+            origin = origins.withLockedValue { $0.removeValue(forKey: number) }?.socket
+        }
+        let frame = BrokerEvent.frame(envelope: view[(secondSpace + 1)...])
+        let event = BrokerEvent(room: room, position: position, frame: frame, origin: origin)
+        guard var state = rooms.value[room], state.active || state.busy else { return }
+        if state.held != nil {
+            state.held?.append((position, event))
+            rooms.value[room] = state
+            return
+        }
+        if let position {
+            if let last = state.last, last.epoch == position.epoch {
+                if position.offset <= last.offset { return }  // delivered already (by a catch-up)
+                if position.offset > last.offset + 1 {
+                    // Offsets have no gaps: the events between were lost (the pub/sub connection
+                    // dropped). They come from history first.
+                    state.held = [(position, event)]
+                    rooms.value[room] = state
+                    startCatchUp(room, after: last)
+                    return
+                }
+            }
+            state.last = position
+            rooms.value[room] = state
+        }
+        subscriberBox.withLockedValue { $0 }?.deliver(event)
+    }
+
+    /// On the pub/sub loop, once Redis confirmed the subscription: reads the room's position, the
+    /// start of a catch-up while nothing has been delivered.
+    private func recordBase(_ room: String) {
+        let promise = roomsLoop.makePromise(of: Recovery.self)
+        promise.futureResult.whenSuccess { recovery in
+            guard var state = self.rooms.value[room], state.active, state.base == nil else { return }
+            state.base = recovery.current
+            self.rooms.value[room] = state
+        }
+        recover(room, after: nil, limit: 0, on: roomsLoop).cascade(to: promise)
+    }
+
+    /// On the pub/sub loop: reads what `room` has after `position` from history; live events are
+    /// held meanwhile (`held` is set by the caller).
+    private func startCatchUp(_ room: String, after position: EventID) {
+        let promise = roomsLoop.makePromise(of: Recovery.self)
+        promise.futureResult.whenComplete { result in self.caughtUp(room, after: position, result) }
+        recover(room, after: position, limit: max(history.maxEventsPerRoom, 1), on: roomsLoop).cascade(to: promise)
+    }
+
+    /// After the pub/sub connection was back (it re-subscribed every channel): for each room,
+    /// what was published during the gap comes from history, ahead of what arrives live.
+    private func catchUp() {
+        roomsLoop.execute {
+            for (room, var state) in self.rooms.value where state.active && state.held == nil {
+                guard let from = state.last ?? state.base else {
+                    // Nothing delivered and no position known: what was missed cannot be told.
+                    self.logger.warning("Redis pub/sub reconnected before the room's position was known; resynchronizing it", metadata: ["room": "\(room)"])
+                    self.subscriberBox.withLockedValue { $0 }?.resynchronize(room)
+                    continue
+                }
+                state.held = []
+                self.rooms.value[room] = state
+                self.startCatchUp(room, after: from)
+            }
+        }
+    }
+
+    private func caughtUp(_ room: String, after last: EventID, _ result: Result<Recovery, any Error>) {
+        guard var state = rooms.value[room], let held = state.held else { return }
+        state.held = nil
+        let subscriber = subscriberBox.withLockedValue { $0 }
+        switch result {
+        case .success(.recovered(_, let events)):
+            var delivered = last
+            for entry in events where entry.position.offset > delivered.offset {
+                subscriber?.deliver(BrokerEvent(room: room, position: entry.position, frame: entry.frame, origin: nil))
+                delivered = entry.position
+            }
+            state.last = delivered
+            for (position, event) in held {
+                if let position {
+                    guard position.epoch != delivered.epoch || position.offset > delivered.offset else { continue }
+                    delivered = position
+                    state.last = position
+                }
+                subscriber?.deliver(event)
+            }
+        case .success(.notRecoverable), .failure:
+            // What this node missed cannot be had: its members reconnect and resume on their own.
+            logger.warning("events missed while the Redis pub/sub connection was down; resynchronizing the room", metadata: ["room": "\(room)"])
+            state.last = held.last(where: { $0.position != nil })?.position
+            rooms.value[room] = state
+            subscriber?.resynchronize(room)
+            return
+        }
+        rooms.value[room] = state
+    }
+}

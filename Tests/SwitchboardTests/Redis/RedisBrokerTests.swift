@@ -1,0 +1,235 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import Switchboard
+@testable import SwitchboardRedis
+
+/// Several nodes on one real redis-server: what a client sees must not depend on which node it
+/// is on.
+@Suite("RedisBroker: nodes on one Redis", RedisServer.availability)
+struct RedisBrokerTests {
+    /// A broker on `redis` with keys of its own (tests share the server), running until `body`
+    /// returns.
+    static func withBroker<T: Sendable>(
+        on redis: RedisServer,
+        prefix: String,
+        history: HistoryConfiguration = .init(),
+        clock: TestClock = TestClock(),
+        _ body: @Sendable (RedisBroker) async throws -> T
+    ) async throws -> T {
+        let broker = try RedisBroker(configuration: redis.configuration, history: history, keyPrefix: prefix, clock: clock)
+        let running = Task { try await broker.run() }
+        do {
+            try await broker.waitUntilConnected(timeout: .seconds(10))
+            let result = try await body(broker)
+            running.cancel()
+            _ = await running.result
+            return result
+        } catch {
+            running.cancel()
+            _ = await running.result
+            throw error
+        }
+    }
+
+    /// Two servers, each with its own broker on `redis` (by default a private redis-server: the
+    /// client's tests kill the connections of the shared one), sharing a key prefix.
+    static func withTwoNodes(
+        on redis: RedisServer? = nil,
+        history: HistoryConfiguration = .init(),
+        clock: TestClock = TestClock(),
+        configuration: SwitchboardConfiguration = Self.quiet,
+        snapshot: RoomSnapshot = .none,
+        _ body: @Sendable (TestServer, TestServer, RedisBroker, RedisBroker) async throws -> Void
+    ) async throws {
+        let server: RedisServer
+        if let redis { server = redis } else { server = try await RedisServer.start() }
+        let prefix = "t\(UUID().uuidString.prefix(8)):"
+        do {
+            try await withBroker(on: server, prefix: prefix, history: history, clock: clock) { brokerA in
+                try await withBroker(on: server, prefix: prefix, history: history, clock: clock) { brokerB in
+                    try await TestServers.with(configuration: configuration, broker: brokerA, snapshot: snapshot) { a in
+                        try await TestServers.with(configuration: configuration, broker: brokerB, snapshot: snapshot) { b in
+                            try await body(a, b, brokerA, brokerB)
+                        }
+                    }
+                }
+            }
+        } catch {
+            if redis == nil { await server.stop() }
+            throw error
+        }
+        if redis == nil { await server.stop() }
+    }
+
+    /// Presence off: the tests read room events only.
+    static var quiet: SwitchboardConfiguration {
+        var configuration = SwitchboardConfiguration()
+        configuration.presence = false
+        return configuration
+    }
+
+    static func contents(_ events: [[String: JSONValue]]) -> [String] {
+        events.compactMap { $0["data"]?["content"]?.stringValue }
+    }
+
+    @Test("an event published on one node reaches the room's members on every node once, in offset order, not its sender")
+    func fanOutAcrossNodes() async throws {
+        try await Self.withTwoNodes { a, b, _, _ in
+            // Listeners on both nodes; bob (node B) and carol (node A) publish at the same time.
+            let alice = try await a.open("alice")
+            let dave = try await b.open("dave")
+            let bob = try await b.open("bob")
+            let carol = try await a.open("carol")
+            let start = try await ResumeTests.joinPosition(alice, "lobby")
+            for client in [dave, bob, carol] { _ = try await ResumeTests.joinPosition(client, "lobby") }
+            async let fromBob: [EventID] = (1...20).asyncMap { try await ResumeTests.send(bob, "lobby", "b\($0)") }
+            async let fromCarol: [EventID] = (1...20).asyncMap { try await ResumeTests.send(carol, "lobby", "c\($0)") }
+            let positions = try await fromBob + fromCarol
+            #expect(Set(positions).count == 40, "every publish has its own position")
+            let last = try #require(positions.max { $0.offset < $1.offset })
+            for listener in [alice, dave] {
+                let events = try await Resume.events(listener, room: "lobby", through: last)
+                ResumeTests.expectConsecutive(events, after: start)
+                #expect(Self.contents(events).filter { $0.hasPrefix("b") } == (1...20).map { "b\($0)" })
+                #expect(Self.contents(events).filter { $0.hasPrefix("c") } == (1...20).map { "c\($0)" })
+            }
+            // Bob's own event does not come back to him, though it goes through Redis to his node.
+            _ = try await ResumeTests.send(bob, "lobby", "own")
+            let after = try await ResumeTests.send(carol, "lobby", "after")
+            #expect(Self.contents(try await Resume.events(bob, room: "lobby", through: after)) == ["after"])
+            for client in [alice, dave, bob, carol] { await client.close() }
+        }
+    }
+
+    @Test("a client that drops on one node and resumes on the other gets exactly what it missed")
+    func resumeOnAnotherNode() async throws {
+        try await Self.withTwoNodes { a, b, _, _ in
+            let bob = try await b.open("bob")
+            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let alice = try await a.open("alice")
+            _ = try await ResumeTests.joinPosition(alice, "lobby")
+            let seen = try await ResumeTests.send(bob, "lobby", "before")
+            _ = try await Resume.events(alice, room: "lobby", through: seen)
+            await alice.close()
+            var missed: [EventID] = []
+            for index in 1...5 { missed.append(try await ResumeTests.send(bob, "lobby", "missed \(index)")) }
+            let resumed = try await b.openQuiet("alice")
+            let ack = try await Resume.hello(resumed, ["lobby": seen.description])
+            #expect(Resume.outcome(ack, "lobby")?["recovered"]?.boolValue == true, "\(ack)")
+            let replay = try await Resume.events(resumed, room: "lobby", through: missed[4])
+            #expect(Self.contents(replay) == (1...5).map { "missed \($0)" })
+            ResumeTests.expectConsecutive(replay, after: seen)
+            // Then live, from node A's publishers too.
+            let carol = try await a.open("carol")
+            _ = try await ResumeTests.joinPosition(carol, "lobby")
+            let live = try await ResumeTests.send(carol, "lobby", "live")
+            #expect(Self.contents(try await Resume.events(resumed, room: "lobby", through: live)) == ["live"])
+            for client in [bob, resumed, carol] { await client.close() }
+        }
+    }
+
+    @Test("history is kept by each event's age on the nodes' clock: past retention a resume gets state.refresh")
+    func retentionByAge() async throws {
+        let clock = TestClock()
+        var history = HistoryConfiguration()
+        history.retention = .seconds(60)
+        try await Self.withTwoNodes(history: history, clock: clock, snapshot: .latestEvents(10)) { a, b, brokerA, _ in
+            let bob = try await b.open("bob")
+            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let first = try await ResumeTests.send(bob, "lobby", "old")
+            let start = EventID(epoch: first.epoch, offset: first.offset - 1)
+            clock.advance(by: .seconds(61))
+            let second = try await ResumeTests.send(bob, "lobby", "new")
+            // "old" is past retention: from before it, the replay cannot be complete.
+            let early = try await a.openQuiet("alice")
+            let ack = try await Resume.hello(early, ["lobby": start.description])
+            #expect(Resume.outcome(ack, "lobby")?["recovered"]?.boolValue == false, "\(ack)")
+            let refresh = try await early.next(event: "state.refresh")
+            let snapshot = refresh["data"]?["events"]?.arrayValue?.compactMap { $0["data"]?["content"]?.stringValue }
+            #expect(snapshot == ["new"], "\(refresh)")
+            // From "old" on, it can.
+            let late = try await a.openQuiet("alice")
+            let lateAck = try await Resume.hello(late, ["lobby": first.description])
+            #expect(Resume.outcome(lateAck, "lobby")?["recovered"]?.boolValue == true, "\(lateAck)")
+            #expect(Self.contents(try await Resume.events(late, room: "lobby", through: second)) == ["new"])
+            let latest = try await brokerA.latest("lobby", limit: 10, on: MultiThreadedEventLoopGroup.singleton.any()).get()
+            #expect(latest.map(\.position) == [second])
+            for client in [bob, early, late] { await client.close() }
+        }
+    }
+
+    @Test("when Redis lost the room's keys, the room starts a new epoch and a resume gets state.refresh, never a silent gap")
+    func lostKeysStartANewEpoch() async throws {
+        let redis = try await RedisServer.start()
+        try await Self.withTwoNodes(on: redis) { a, b, brokerA, _ in
+            let bob = try await b.open("bob")
+            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let before = try await ResumeTests.send(bob, "lobby", "before the flush")
+            _ = try await brokerA.client.send("FLUSHALL")
+            let after = try await ResumeTests.send(bob, "lobby", "after the flush")
+            #expect(after.epoch != before.epoch)
+            #expect(after.offset == 1)
+            let alice = try await a.openQuiet("alice")
+            let ack = try await Resume.hello(alice, ["lobby": before.description])
+            #expect(Resume.outcome(ack, "lobby")?["recovered"]?.boolValue == false, "\(ack)")
+            #expect(Resume.outcome(ack, "lobby")?["eid"]?.stringValue == after.description)
+            #expect(try await alice.next(event: "state.refresh")["eid"]?.stringValue == after.description)
+            for client in [bob, alice] { await client.close() }
+        }
+        await redis.stop()
+    }
+
+    @Test("Redis gone: a publish or a join gets an error reply (unavailable), never a silent success")
+    func redisGoneIsAnError() async throws {
+        let redis = try await RedisServer.start()
+        try await Self.withTwoNodes(on: redis) { a, _, _, _ in
+            let alice = try await a.open("alice")
+            _ = try await ResumeTests.joinPosition(alice, "lobby")
+            await redis.stop()
+            let send = try await ResumeTests.request(alice, "message.send", #"{"room":"lobby","content":"lost?"}"#)
+            #expect(send["event"]?.stringValue == "error", "\(send)")
+            #expect(send["data"]?["code"]?.stringValue == "unavailable", "\(send)")
+            let join = try await ResumeTests.request(alice, "room.join", #"{"room":"other"}"#)
+            #expect(join["data"]?["code"]?.stringValue == "unavailable", "\(join)")
+            await alice.close()
+        }
+    }
+
+    @Test("events published while a node's pub/sub connection was down reach its members from history, in order, once")
+    func pubsubReconnectCatchesUp() async throws {
+        try await Self.withTwoNodes { a, b, brokerA, brokerB in
+            let alice = try await a.open("alice")
+            let start = try await ResumeTests.joinPosition(alice, "lobby")
+            let bob = try await b.open("bob")
+            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let first = try await ResumeTests.send(bob, "lobby", "1")
+            _ = try await Resume.events(alice, room: "lobby", through: first)
+            // Node A's pub/sub connection is cut; bob goes on publishing meanwhile.
+            let reconnects = brokerA.pubsub.reconnectCount
+            _ = try await brokerB.client.send("CLIENT", "KILL", "TYPE", "pubsub")
+            var positions = [first]
+            for index in 2...30 { positions.append(try await ResumeTests.send(bob, "lobby", "\(index)")) }
+            try await waitUntil("node A's pub/sub connection is back", timeout: .seconds(10)) {
+                brokerA.pubsub.reconnectCount > reconnects && brokerA.pubsub.isConnected
+            }
+            for index in 31...35 { positions.append(try await ResumeTests.send(bob, "lobby", "\(index)")) }
+            let rest = try await Resume.events(alice, room: "lobby", through: positions[34])
+            #expect(Self.contents(rest) == (2...35).map(String.init))
+            ResumeTests.expectConsecutive(rest, after: first)
+            #expect(start.offset == 0)
+            for client in [alice, bob] { await client.close() }
+        }
+    }
+}
+
+extension ClosedRange where Bound == Int {
+    /// Runs `body` for each element in order, one after the other.
+    func asyncMap<T>(_ body: (Int) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await body(element)) }
+        return results
+    }
+}
