@@ -1,5 +1,6 @@
 // Test support: real redis-server instances on free loopback ports, each in a throw-away
-// directory, ready when it answers PING (bounded), and never outliving the test process.
+// directory (removed at exit), ready when it answers PING (bounded), and never outliving the
+// test process.
 //
 // A missing redis-server skips the tests that need one, with a note, unless
 // SWITCHBOARD_REQUIRE_REDIS=1 (as `.ci/run` sets it), which turns it into a failure that names it.
@@ -46,7 +47,7 @@ final class RedisServer: @unchecked Sendable {
 
     static let executable: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
+        for directory in path.split(separator: ":") {
             let candidate = "\(directory)/redis-server"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
@@ -87,6 +88,7 @@ final class RedisServer: @unchecked Sendable {
         let directory = directory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        _ = directories.withLockedValue { $0.insert(directory.path) }
         var lastError = "no attempt"
         for _ in 0..<(fixedPort == nil ? 5 : 20) {
             let port = try fixedPort ?? freePort()
@@ -170,12 +172,25 @@ final class RedisServer: @unchecked Sendable {
 
     var isRunning: Bool { lock.withLock { process.isRunning } }
 
-    /// Kills the server and waits (bounded) until its process has exited.
+    /// Kills the server and waits (bounded) until its process has exited. The directory stays
+    /// for `restart()`; it is removed when the test process exits.
     func stop() async {
         lock.withLock { try? stdinPipe.fileHandleForWriting.close() }
         let deadline = ContinuousClock.now + .seconds(5)
         while isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// The servers' directories, removed at exit.
+    private static let directories: NIOLockedValueBox<Set<String>> = {
+        atexit { RedisServer.removeDirectories() }
+        return NIOLockedValueBox([])
+    }()
+
+    private static func removeDirectories() {
+        for path in directories.withLockedValue({ $0 }) {
+            try? FileManager.default.removeItem(atPath: path)
         }
     }
 
