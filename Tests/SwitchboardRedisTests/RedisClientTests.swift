@@ -84,7 +84,7 @@ struct RedisClientTests {
         configuration.reconnectBackoff = ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
         let restarted = try await withClient(configuration) { client in
             let key = uniqueName("restart")
-            _ = try await client.send("SET", RESPCommandArgument(key), "1")
+            _ = try await step("SET before the kill") { try await client.send("SET", RESPCommandArgument(key), "1") }
             // A command that waits server-side until the server dies.
             let blocked = Task { try await client.send(RESPCommand("BLPOP", RESPCommandArgument(uniqueName("never")), 0), timeout: .seconds(30)) }
             try await waitUntil("BLPOP to be pending") { client.openConnections().contains { $0.pendingCount > 0 } }
@@ -94,11 +94,11 @@ struct RedisClientTests {
             let started = ContinuousClock.now
             await #expect(throws: RedisError.unavailable) { try await client.send("PING") }
             #expect(ContinuousClock.now - started < .milliseconds(100))
-            let restarted = try await server.restart()
-            try await client.waitUntilConnected(timeout: .seconds(5))
-            #expect(try await client.send("PING") == .simpleString("PONG"))
+            let restarted = try await step("restart") { try await server.restart() }
+            try await step("reconnect") { try await client.waitUntilConnected(timeout: .seconds(5)) }
+            #expect(try await step("PING after the restart") { try await client.send("PING") } == .simpleString("PONG"))
             // Data did not survive (--save ''): it really is a new server.
-            #expect(try await client.send("GET", RESPCommandArgument(key)) == .bulkString(nil))
+            #expect(try await step("GET after the restart") { try await client.send("GET", RESPCommandArgument(key)) } == .bulkString(nil))
             return restarted
         }
         await restarted.stop()
