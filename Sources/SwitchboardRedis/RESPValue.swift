@@ -37,7 +37,9 @@ public enum RESPValue: Sendable, Hashable {
 
 /// One key-value pair of a RESP3 map.
 public struct RESPMapEntry: Sendable, Hashable {
+    /// The key: any value, usually a simple or bulk string.
     public var key: RESPValue
+    /// The value for `key`.
     public var value: RESPValue
 
     public init(key: RESPValue, value: RESPValue) {

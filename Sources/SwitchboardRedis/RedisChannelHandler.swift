@@ -129,7 +129,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
         }
         command.encode(into: &outbound)
         statistics.commands += 1
-        let deadline = NIODeadline.now() + timeout
+        let deadline = context.eventLoop.now + timeout
         pending.append(Pending(expectation: expectation, deadline: deadline))
         pendingCount.wrappingIncrement(ordering: .relaxed)
         armTimer(for: deadline, context: context)
@@ -234,7 +234,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
         timerDeadline = nil
         guard case .active(let context) = state, var earliest = pending.first?.deadline else { return }
         for entry in pending where entry.deadline < earliest { earliest = entry.deadline }
-        let now = NIODeadline.now()
+        let now = context.eventLoop.now
         guard earliest <= now else {
             armTimer(for: earliest, context: context)
             return

@@ -1,5 +1,6 @@
 // Test support: real redis-server instances on free loopback ports, each in a throw-away
-// directory, ready when it answers PING (bounded), and never outliving the test process.
+// directory (removed at exit), ready when it answers PING (bounded), and never outliving the
+// test process.
 //
 // A missing redis-server skips the tests that need one, with a note, unless
 // SWITCHBOARD_REQUIRE_REDIS=1 (as `.ci/run` sets it), which turns it into a failure that names it.
@@ -46,7 +47,7 @@ final class RedisServer: @unchecked Sendable {
 
     static let executable: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
+        for directory in path.split(separator: ":") {
             let candidate = "\(directory)/redis-server"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
@@ -87,6 +88,7 @@ final class RedisServer: @unchecked Sendable {
         let directory = directory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        _ = directories.withLockedValue { $0.insert(directory.path) }
         var lastError = "no attempt"
         for _ in 0..<(fixedPort == nil ? 5 : 20) {
             let port = try fixedPort ?? freePort()
@@ -95,7 +97,8 @@ final class RedisServer: @unchecked Sendable {
             case .ready:
                 return server
             case .exited(let output):
-                // A port taken between freePort() and the bind: try another (or the same again).
+                // A port taken between freePort() and the bind, or not ours: try another (or,
+                // for a restart, the same again).
                 lastError = output
                 await server.stop()
                 if fixedPort != nil { try await Task.sleep(for: .milliseconds(50)) }
@@ -147,21 +150,22 @@ final class RedisServer: @unchecked Sendable {
     /// process exits, or `timeout` passes.
     private func waitUntilReady(timeout: Duration) async -> Readiness {
         let deadline = ContinuousClock.now + timeout
-        var configuration = RedisConfiguration(host: "127.0.0.1", port: port)
+        var configuration = self.configuration
         configuration.connectTimeout = .milliseconds(500)
         configuration.commandTimeout = .milliseconds(500)
+        let pid = lock.withLock { process.processIdentifier }
         while ContinuousClock.now < deadline {
             if !isRunning {
                 return .exited((try? String(contentsOf: log, encoding: .utf8)) ?? "exited")
             }
             if let connection = try? await RedisConnection.connect(configuration: configuration) {
                 defer { Task { await connection.close() } }
-                do {
-                    _ = try await connection.send("PING")
-                    return .ready
-                } catch RedisError.server {
-                    return .ready
-                } catch {}
+                // Our server, not another process that holds the port: its pid is ours (sh
+                // execs redis-server in place).
+                if let info = try? await connection.send("INFO", "server").string {
+                    if info.contains("process_id:\(pid)\r") { return .ready }
+                    return .exited("port \(port) belongs to another process")
+                }
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -170,7 +174,8 @@ final class RedisServer: @unchecked Sendable {
 
     var isRunning: Bool { lock.withLock { process.isRunning } }
 
-    /// Kills the server and waits (bounded) until its process has exited.
+    /// Kills the server and waits (bounded) until its process has exited. The directory stays
+    /// for `restart()`; it is removed when the test process exits.
     func stop() async {
         lock.withLock { try? stdinPipe.fileHandleForWriting.close() }
         let deadline = ContinuousClock.now + .seconds(5)
@@ -179,24 +184,40 @@ final class RedisServer: @unchecked Sendable {
         }
     }
 
-    /// A free TCP port on 127.0.0.1 (bound to port 0, then released).
+    /// The servers' directories, removed at exit.
+    private static let directories: NIOLockedValueBox<Set<String>> = {
+        atexit { RedisServer.removeDirectories() }
+        return NIOLockedValueBox([])
+    }()
+
+    private static func removeDirectories() {
+        for path in directories.withLockedValue({ $0 }) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    /// A free TCP port on 127.0.0.1 for a server, below the kernel's ephemeral range (32768 and
+    /// up on Linux), so that no outgoing connection or port-0 listener of this process takes it
+    /// between this check and redis-server's bind.
     static func freePort() throws -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20000..<32768)
+            if canBind(port) { return port }
+        }
+        throw RedisTestError.startFailed("no free port found")
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RedisTestError.startFailed("socket() failed") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw RedisTestError.startFailed("bind() failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw RedisTestError.startFailed("getsockname() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return bound == 0
     }
 }

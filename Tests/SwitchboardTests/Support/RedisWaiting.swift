@@ -132,3 +132,19 @@ func withSubscriber<T: Sendable>(
 func uniqueName(_ prefix: String) -> String {
     "sbtest:\(prefix):\(UUID().uuidString.prefix(8))"
 }
+
+/// An error of one named step of a test, so a failure says where it happened.
+struct StepError: Error, CustomStringConvertible {
+    var step: String
+    var error: any Error
+    var description: String { "\(step): \(error)" }
+}
+
+/// Runs `body`, naming `step` in the error it throws.
+func step<T>(_ step: String, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        throw StepError(step: step, error: error)
+    }
+}
