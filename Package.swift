@@ -106,6 +106,7 @@ let package = Package(
                 "SwitchboardBench",
                 "SwitchboardHummingbird",
                 "SwitchboardClient",
+                "SwitchboardRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Switchboard
+import ServiceLifecycle
+import SwitchboardRedis
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,6 +54,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a client message id is remembered for retries, e.g. 10m (env SWITCHBOARD_IDEMPOTENCY_WINDOW).")
     var idempotencyWindow: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_IDEMPOTENCY_WINDOW", "10m")
 
+    @Option(help: "Redis URL, redis://[user:password@]host:port/db: rooms' positions, history and delivery are shared by every node on it (env SWITCHBOARD_REDIS_URL). Without it, everything stays in this process.")
+    var redis: String?
+
     func validate() throws {
         guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
         guard historySize >= 0 else { throw ValidationError("--history-size must be 0 or more") }
@@ -59,7 +64,16 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxReplay >= 0 else { throw ValidationError("--max-replay must be 0 or more") }
         guard historyTTL.duration > .zero else { throw ValidationError("--history-ttl must be positive") }
         guard idempotencyWindow.duration > .zero else { throw ValidationError("--idempotency-window must be positive") }
+        if let url = redisURL {
+            do {
+                _ = try RedisConfiguration(url: url)
+            } catch {
+                throw ValidationError("--redis: \(error)")
+            }
+        }
     }
+
+    private var redisURL: String? { redis ?? EnvironmentDefault.string("SWITCHBOARD_REDIS_URL") }
 
     func run() async throws {
         var configuration = SwitchboardConfiguration()
@@ -90,7 +104,12 @@ struct ServeCommand: AsyncParsableCommand {
         router.addChatEvents()
         // Created here rather than by the server, so that they run as services: they drop what
         // has expired even in rooms and for users that are idle.
-        let broker = InMemoryBroker(configuration: configuration.history)
+        let broker: any Broker & Service
+        if let redisURL {
+            broker = try RedisBroker(configuration: try RedisConfiguration(url: redisURL), history: configuration.history, logger: logger)
+        } else {
+            broker = InMemoryBroker(configuration: configuration.history)
+        }
         let idempotency = InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser)
         let switchboard = SwitchboardServer(
             configuration: configuration,
@@ -108,7 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
         try await StandaloneApplication.run(
             switchboard, host: host, port: transport.port, threads: transport.threads, services: [broker, idempotency], logger: logger
         ) { port in
-            Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz, memberships: \(database))")
+            Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
             if let devToken {
                 Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")
                 Console.line("  ws://\(host):\(port)\(path)?token=\(devToken)")

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+@testable import Switchboard
+@testable import SwitchboardCLI
+
+/// `switchboard serve --redis`: two processes on one redis-server are one chat server.
+@Suite("switchboard serve --redis", RedisServer.availability)
+struct ServeWithRedisTests {
+    @Test("two serve processes on one Redis: a message sent on one node reaches a member on the other, and a resume works across them")
+    func twoNodes() async throws {
+        let redis = try await RedisServer.start()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-redis-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = "redis-cli-test-secret-of-at-least-32-bytes"
+        func node(_ name: String) throws -> CLIProcess {
+            try CLIProcess(
+                ["serve", "--port", "0", "--presence", "false", "--database", directory.appendingPathComponent("\(name).sqlite").path,
+                 "--redis", "redis://127.0.0.1:\(redis.port)/0"],
+                environment: ["SWITCHBOARD_JWT_SECRET": secret])
+        }
+        let a = try node("a")
+        defer { a.terminate() }
+        let b = try node("b")
+        defer { b.terminate() }
+        let portA = try await Int(a.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
+        let portB = try await Int(b.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
+        let minter = try await TokenMinter(hs256Secret: secret)
+        func open(_ user: String, port: Int) async throws -> TestWebSocketClient {
+            let token = try await minter.mint(subject: user, ttl: .seconds(600))
+            let client = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
+            _ = try await TestServer.hello(client)
+            return client
+        }
+        // Both nodes connect to Redis in the background: the first join waits for nothing else.
+        let alice = try await open("alice", port: portA)
+        let bob = try await open("bob", port: portB)
+        let start = try await waitForJoin(alice, "lobby")
+        _ = try await waitForJoin(bob, "lobby")
+        let sent = try await ResumeTests.send(bob, "lobby", "across nodes")
+        #expect(sent.epoch == start.epoch && sent.offset == start.offset + 1)
+        let events = try await Resume.events(alice, room: "lobby", through: sent)
+        #expect(events.compactMap { $0["data"]?["content"]?.stringValue } == ["across nodes"])
+        await alice.close()
+        // Alice comes back on node B and resumes.
+        let missed = try await ResumeTests.send(bob, "lobby", "while away")
+        let token = try await minter.mint(subject: "alice", ttl: .seconds(600))
+        let resumed = try await TestWebSocketClient.open(port: portB, path: "/ws?token=\(token)")
+        let ack = try await Resume.hello(resumed, ["lobby": sent.description])
+        #expect(Resume.outcome(ack, "lobby")?["recovered"]?.boolValue == true, "\(ack)")
+        #expect(try await Resume.events(resumed, room: "lobby", through: missed).compactMap { $0["data"]?["content"]?.stringValue } == ["while away"])
+        await resumed.close()
+        await bob.close()
+        a.terminate()
+        b.terminate()
+        await redis.stop()
+    }
+
+    /// Joins `room`, retrying (bounded) while the node's Redis connections are still opening.
+    private func waitForJoin(_ client: TestWebSocketClient, _ room: String) async throws -> EventID {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let reply = try await RoomTests.request(client, "room.join", #"{"room":"\#(room)"}"#)
+            if let eid = reply["data"]?["eid"]?.stringValue.flatMap(EventID.init) { return eid }
+            guard reply["data"]?["code"]?.stringValue == "unavailable", ContinuousClock.now < deadline else {
+                throw TestClientError.unexpectedFrame("join refused: \(reply)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Test("a --redis that is not a redis:// URL is refused before anything starts")
+    func badURL() throws {
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--redis", "rediss://example.com:6380"]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--redis", "http://127.0.0.1"]) }
+        let parsed = try ServeCommand.parse(["--redis", "redis://:secret@127.0.0.1:6390/2"])
+        #expect(parsed.redis == "redis://:secret@127.0.0.1:6390/2")
+    }
+}
