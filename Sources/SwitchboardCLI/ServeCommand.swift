@@ -105,8 +105,11 @@ struct ServeCommand: AsyncParsableCommand {
         // Created here rather than by the server, so that they run as services: they drop what
         // has expired even in rooms and for users that are idle.
         let broker: any Broker & Service
+        var readiness: StandaloneApplication.Readiness = { nil }
         if let redisURL {
-            broker = try RedisBroker(configuration: try RedisConfiguration(url: redisURL), history: configuration.history, logger: logger)
+            let redisBroker = try RedisBroker(configuration: try RedisConfiguration(url: redisURL), history: configuration.history, logger: logger)
+            readiness = { redisBroker.isConnected ? nil : "redis unreachable" }
+            broker = redisBroker
         } else {
             broker = InMemoryBroker(configuration: configuration.history)
         }
@@ -125,9 +128,9 @@ struct ServeCommand: AsyncParsableCommand {
         let host = transport.host
         let path = configuration.path
         try await StandaloneApplication.run(
-            switchboard, host: host, port: transport.port, threads: transport.threads, services: [broker, idempotency], logger: logger
+            switchboard, host: host, port: transport.port, threads: transport.threads, services: [broker, idempotency], readiness: readiness, logger: logger
         ) { port in
-            Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
+            Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
             if let devToken {
                 Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")
                 Console.line("  ws://\(host):\(port)\(path)?token=\(devToken)")

@@ -4,16 +4,22 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Switchboard
 import SwitchboardHummingbird
 
-/// The Hummingbird app of `serve` and `echo`: `/healthz` plus the WebSocket endpoint on one port.
+/// The Hummingbird app of `serve` and `echo`: `/healthz` (the process is up), `/readyz` (it can
+/// serve: its dependencies are reachable) and the WebSocket endpoint on one port.
 enum StandaloneApplication {
+    /// Why the node cannot serve now (`nil`: ready), for `/readyz`.
+    typealias Readiness = @Sendable () -> String?
+
     static func run(
         _ switchboard: SwitchboardServer,
         host: String,
         port: Int,
         threads: Int,
         services: [any Service] = [],
+        readiness: @escaping Readiness = { nil },
         logger: Logger,
         onStart: @escaping @Sendable (Int) -> Void
     ) async throws {
@@ -21,6 +27,14 @@ enum StandaloneApplication {
         let router = Router()
         router.get("/healthz") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
+        router.get("/readyz") { _, _ in
+            guard let problem = readiness() else {
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"ready\":true}")))
+            }
+            struct NotReady: Encodable { var ready = false; var reason: String }
+            let body = (try? JSONEncoder().encode(NotReady(reason: problem))) ?? Data(#"{"ready":false}"#.utf8)
+            return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         let app = Application(
             router: router,

@@ -61,8 +61,13 @@ public final class RedisBroker: Broker, Service {
     /// One room's subscription on this node. Operations on Redis are serialized per room: one at a
     /// time, each decided by what is wanted when the previous one ends.
     private struct RoomSubscription {
+        /// Whether the node has local members (the rooms layer subscribed it).
         var wanted = false
+        /// Whether the pub/sub connection wants the channel (after any SUBSCRIBE, even a failed
+        /// one: its next connection subscribes it) until an UNSUBSCRIBE.
         var active = false
+        /// Whether Redis confirmed the subscription, so that the room's events reach the node.
+        var confirmed = false
         var busy = false
         var waiters: [EventLoopPromise<Void>] = []
         /// The position of the last event delivered to the subscriber (from pub/sub or a catch-up).
@@ -143,6 +148,10 @@ public final class RedisBroker: Broker, Service {
         }
     }
 
+    /// Whether the command pool and the pub/sub connection are open: publishes and joins can
+    /// succeed (a node's readiness).
+    public var isConnected: Bool { client.isConnected && pubsub.isConnected }
+
     /// Waits until the command pool and the pub/sub connection are open (for start-up and tests).
     public func waitUntilConnected(timeout: Duration) async throws {
         try await client.waitUntilConnected(timeout: timeout)
@@ -188,16 +197,15 @@ public final class RedisBroker: Broker, Service {
     /// On the pub/sub loop: starts the next Redis operation the room needs, if none is under way.
     private func reconcile(_ room: String) {
         guard var state = rooms.value[room], !state.busy else { return }
-        switch (state.wanted, state.active) {
-        case (true, true):
+        if state.wanted && state.confirmed {
             let waiters = state.waiters
             state.waiters = []
             rooms.value[room] = state
             for waiter in waiters { waiter.succeed() }
-        case (true, false), (false, true):
+        } else if state.wanted || state.active {
+            let subscribing = state.wanted
             state.busy = true
             rooms.value[room] = state
-            let subscribing = state.wanted
             let channel = self.channel(room)
             let pubsub = self.pubsub
             let loop = roomsLoop
@@ -215,7 +223,7 @@ public final class RedisBroker: Broker, Service {
                 let outcome = failure
                 loop.execute { self.finished(room, subscribing: subscribing, failure: outcome) }
             }
-        case (false, false):
+        } else {
             rooms.value[room] = nil
             // A subscribe taken back before Redis was asked: nobody waits for it any more.
             for waiter in state.waiters { waiter.fail(RedisError.unavailable) }
@@ -226,18 +234,13 @@ public final class RedisBroker: Broker, Service {
     private func finished(_ room: String, subscribing: Bool, failure: (any Error)?) {
         guard var state = rooms.value[room] else { return }
         state.busy = false
-        if subscribing, failure == nil {
-            recordBase(room)
-        }
         if subscribing {
-            // Even a failed SUBSCRIBE leaves the channel wanted by the pub/sub connection (its
-            // next connection subscribes it): it counts as active, so that a room no longer wanted
-            // is unsubscribed.
             state.active = true
+            state.confirmed = failure == nil
+            if failure == nil { recordBase(room) }
             if let failure, state.wanted {
-                // The joins waiting now cannot be sure to receive the room's events: they fail,
-                // and the next join asks again.
-                state.active = false
+                // The joins waiting now cannot be sure to receive the room's events: they fail.
+                // No retry from here (Redis may be down): the next join asks again.
                 let waiters = state.waiters
                 state.waiters = []
                 rooms.value[room] = state
@@ -248,7 +251,9 @@ public final class RedisBroker: Broker, Service {
             if let failure {
                 logger.warning("Redis UNSUBSCRIBE failed", metadata: ["room": "\(room)", "error": "\(failure)"])
             }
+            // Either way the pub/sub connection no longer wants the channel.
             state.active = false
+            state.confirmed = false
             state.last = nil
             state.base = nil
             state.held = nil
@@ -453,7 +458,7 @@ public final class RedisBroker: Broker, Service {
     private func recordBase(_ room: String) {
         let promise = roomsLoop.makePromise(of: Recovery.self)
         promise.futureResult.whenSuccess { recovery in
-            guard var state = self.rooms.value[room], state.active, state.base == nil else { return }
+            guard var state = self.rooms.value[room], state.confirmed, state.base == nil else { return }
             state.base = recovery.current
             self.rooms.value[room] = state
         }
@@ -472,7 +477,7 @@ public final class RedisBroker: Broker, Service {
     /// what was published during the gap comes from history, ahead of what arrives live.
     private func catchUp() {
         roomsLoop.execute {
-            for (room, var state) in self.rooms.value where state.active && state.held == nil {
+            for (room, var state) in self.rooms.value where state.confirmed && state.held == nil {
                 guard let from = state.last ?? state.base else {
                     // Nothing delivered and no position known: what was missed cannot be told.
                     self.logger.warning("Redis pub/sub reconnected before the room's position was known; resynchronizing it", metadata: ["room": "\(room)"])

@@ -185,7 +185,7 @@ struct RedisBrokerTests {
     @Test("Redis gone: a publish or a join gets an error reply (unavailable), never a silent success")
     func redisGoneIsAnError() async throws {
         let redis = try await RedisServer.start()
-        try await Self.withTwoNodes(on: redis) { a, _, _, _ in
+        try await Self.withTwoNodes(on: redis) { a, _, brokerA, _ in
             let alice = try await a.open("alice")
             _ = try await ResumeTests.joinPosition(alice, "lobby")
             await redis.stop()
@@ -194,6 +194,12 @@ struct RedisBrokerTests {
             #expect(send["data"]?["code"]?.stringValue == "unavailable", "\(send)")
             let join = try await ResumeTests.request(alice, "room.join", #"{"room":"other"}"#)
             #expect(join["data"]?["code"]?.stringValue == "unavailable", "\(join)")
+            // The failed join left no subscription behind for the next connection to make.
+            let channel = brokerA.channel("other")
+            try await waitUntil("the failed join's channel is no longer wanted") {
+                try await !brokerA.pubsub.wantedChannels().contains(channel)
+            }
+            #expect(try await brokerA.pubsub.wantedChannels().contains(brokerA.channel("lobby")))
             await alice.close()
         }
     }

@@ -70,6 +70,41 @@ struct ServeWithRedisTests {
         }
     }
 
+    @Test("Redis unreachable at start: the node starts, /readyz says 503 and joins get unavailable; once Redis is up, it is ready and serves")
+    func startsWithoutRedis() async throws {
+        let redisPort = try RedisServer.freePort()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-redis-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = "redis-cli-test-secret-of-at-least-32-bytes"
+        let node = try CLIProcess(
+            ["serve", "--port", "0", "--presence", "false", "--database", directory.appendingPathComponent("n.sqlite").path,
+             "--redis", "redis://127.0.0.1:\(redisPort)"],
+            environment: ["SWITCHBOARD_JWT_SECRET": secret])
+        defer { node.terminate() }
+        let port = try await Int(node.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
+        func get(_ path: String) async throws -> String {
+            try await RawTCPClient.request(port: port, text: "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").response
+        }
+        #expect(try await get("/healthz").hasPrefix("HTTP/1.1 200"))
+        let notReady = try await get("/readyz")
+        #expect(notReady.hasPrefix("HTTP/1.1 503"), "\(notReady)")
+        #expect(notReady.contains(#""reason":"redis unreachable""#), "\(notReady)")
+        let token = try await TokenMinter(hs256Secret: secret).mint(subject: "alice", ttl: .seconds(600))
+        let alice = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
+        _ = try await TestServer.hello(alice)
+        let refused = try await RoomTests.request(alice, "room.join", #"{"room":"lobby"}"#)
+        #expect(refused["data"]?["code"]?.stringValue == "unavailable", "\(refused)")
+        // Redis comes up: the node reconnects on its own.
+        let redis = try await RedisServer.start(port: redisPort)
+        try await waitUntil("the node is ready", timeout: .seconds(15)) { try await get("/readyz").hasPrefix("HTTP/1.1 200") }
+        let joined = try await RoomTests.request(alice, "room.join", #"{"room":"lobby"}"#)
+        #expect(joined["event"]?.stringValue == "ack", "\(joined)")
+        await alice.close()
+        node.terminate()
+        await redis.stop()
+    }
+
     @Test("a --redis that is not a redis:// URL is refused before anything starts")
     func badURL() throws {
         #expect(throws: (any Error).self) { try ServeCommand.parse(["--redis", "rediss://example.com:6380"]) }
