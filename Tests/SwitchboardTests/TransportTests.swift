@@ -129,17 +129,34 @@ struct TransportTests {
         try await TestServers.with(configuration: configuration) { server in
             let silent = try await server.open("silent")
             silent.autoPong = false
-            // A live client on the same server keeps answering and stays open.
+            // A live client on the same server answers every ping, meanwhile, and stays open.
             let live = try await server.open("live")
-            let close = try await silent.expectClose(timeout: .seconds(10))
+            let silentClosed = TestLockedBox(false)
+            let answering = Task {
+                var answered = 0
+                while !silentClosed.withLock({ $0 }) {
+                    let frame = try await live.nextFrame(timeout: .seconds(10))
+                    if frame.opcode == 0x9 {
+                        try await live.pong(frame.payload)
+                        answered += 1
+                    }
+                }
+                return answered
+            }
+            let close: (code: UInt16?, reason: String)
+            do {
+                close = try await silent.expectClose(timeout: .seconds(10))
+            } catch {
+                answering.cancel()
+                throw error
+            }
+            silentClosed.withLock { $0 = true }
+            let answered = try await answering.value
             #expect(close.code == 4000)
+            #expect(answered >= 3, "the live client saw pings all along")
             // By now `live` has been connected longer than the pong timeout; it still works.
             try await live.sendText(#"{"event":"presence.heartbeat","id":"alive"}"#)
             #expect(try await live.next(event: "ack")["id"]?.stringValue == "alive")
-            var pings = 0
-            while pings < 3 {
-                if try await live.nextFrame().opcode == 0x9 { pings += 1 }
-            }
             await live.close()
         }
     }
