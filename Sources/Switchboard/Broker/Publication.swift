@@ -33,23 +33,18 @@ public struct Publication: Sendable {
     /// broker that assigns positions elsewhere (a script on Redis) and frames the text with
     /// ``BrokerEvent/frame(envelope:allocator:)`` when it comes back.
     public func envelopeAroundPosition() -> (prefix: ByteBuffer, suffix: ByteBuffer) {
-        // The layout of OutboundMessage.writeEnvelope with a room and an eid (a test checks that
-        // both give the same bytes).
         var prefix = ByteBuffer()
         prefix.reserveCapacity(32 + event.utf8.count + room.utf8.count)
-        prefix.writeStaticString("{\"event\":")
-        prefix.writeJSONString(event)
-        prefix.writeStaticString(",\"room\":")
-        prefix.writeJSONString(room)
+        OutboundMessage.writeEnvelopeHead(event: event, id: nil, room: room, into: &prefix)
         prefix.writeStaticString(",\"eid\":\"")
         var suffix = ByteBuffer()
         suffix.reserveCapacity(12 + (dataJSON?.readableBytes ?? 0))
         suffix.writeInteger(UInt8(ascii: "\""))
-        if var dataJSON {
-            suffix.writeStaticString(",\"data\":")
-            suffix.writeBuffer(&dataJSON)
+        if let dataJSON {
+            dataJSON.withUnsafeReadableBytes { OutboundMessage.writeEnvelopeTail(dataJSON: $0, into: &suffix) }
+        } else {
+            OutboundMessage.writeEnvelopeTail(dataJSON: nil, into: &suffix)
         }
-        suffix.writeInteger(UInt8(ascii: "}"))
         return (prefix, suffix)
     }
 

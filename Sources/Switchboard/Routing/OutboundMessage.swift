@@ -65,20 +65,30 @@ enum OutboundMessage {
     }
 
     static func writeEnvelope(_ header: Header, dataJSON: UnsafeRawBufferPointer?, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("{\"event\":")
-        buffer.writeJSONString(header.event)
-        if let id = header.id {
-            buffer.writeStaticString(",\"id\":")
-            buffer.writeJSONString(id)
-        }
-        if let room = header.room {
-            buffer.writeStaticString(",\"room\":")
-            buffer.writeJSONString(room)
-        }
+        writeEnvelopeHead(event: header.event, id: header.id, room: header.room, into: &buffer)
         if let eventID = header.eventID {
             buffer.writeStaticString(",\"eid\":")
             buffer.writeJSONEventID(eventID)
         }
+        writeEnvelopeTail(dataJSON: dataJSON, into: &buffer)
+    }
+
+    /// `{"event":…,"id":…,"room":…`: what comes before the envelope's `eid`.
+    static func writeEnvelopeHead(event: String, id: String?, room: String?, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("{\"event\":")
+        buffer.writeJSONString(event)
+        if let id {
+            buffer.writeStaticString(",\"id\":")
+            buffer.writeJSONString(id)
+        }
+        if let room {
+            buffer.writeStaticString(",\"room\":")
+            buffer.writeJSONString(room)
+        }
+    }
+
+    /// `,"data":…}`: what comes after the envelope's `eid`.
+    static func writeEnvelopeTail(dataJSON: UnsafeRawBufferPointer?, into buffer: inout ByteBuffer) {
         if let dataJSON {
             buffer.writeStaticString(",\"data\":")
             buffer.writeBytes(dataJSON)

@@ -48,7 +48,15 @@ public final class RedisBroker: Broker, Service {
     private let nextTag = ManagedAtomic<UInt64>(0)
     /// Origins of this node's publishes in flight, by tag, until their message comes back.
     private let origins = NIOLockedValueBox<[UInt64: PendingOrigin]>([:])
-    private let subscriberBox = NIOLockedValueBox<(any BrokerSubscriber)?>(nil)
+    /// Set once by `attach`; read per delivered event without a lock.
+    private let subscriberReference = ManagedAtomicLazyReference<SubscriberReference>()
+
+    private final class SubscriberReference: Sendable {
+        let subscriber: any BrokerSubscriber
+        init(_ subscriber: any BrokerSubscriber) { self.subscriber = subscriber }
+    }
+
+    private var subscriber: (any BrokerSubscriber)? { subscriberReference.load()?.subscriber }
     /// Confined to `pubsub.eventLoop`.
     private let rooms: NIOLoopBoundBox<[String: RoomSubscription]>
     private let roomsLoop: any EventLoop
@@ -173,7 +181,7 @@ public final class RedisBroker: Broker, Service {
     // MARK: Broker
 
     public func attach(_ subscriber: any BrokerSubscriber) {
-        subscriberBox.withLockedValue { if $0 == nil { $0 = subscriber } }
+        _ = subscriberReference.storeIfNilThenLoad(SubscriberReference(subscriber))
     }
 
     public func subscribe(_ room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
@@ -450,7 +458,7 @@ public final class RedisBroker: Broker, Service {
             state.last = position
             rooms.value[room] = state
         }
-        subscriberBox.withLockedValue { $0 }?.deliver(event)
+        subscriber?.deliver(event)
     }
 
     /// On the pub/sub loop, once Redis confirmed the subscription: reads the room's position, the
@@ -481,7 +489,7 @@ public final class RedisBroker: Broker, Service {
                 guard let from = state.last ?? state.base else {
                     // Nothing delivered and no position known: what was missed cannot be told.
                     self.logger.warning("Redis pub/sub reconnected before the room's position was known; resynchronizing it", metadata: ["room": "\(room)"])
-                    self.subscriberBox.withLockedValue { $0 }?.resynchronize(room)
+                    self.subscriber?.resynchronize(room)
                     continue
                 }
                 state.held = []
@@ -494,7 +502,7 @@ public final class RedisBroker: Broker, Service {
     private func caughtUp(_ room: String, after last: EventID, _ result: Result<Recovery, any Error>) {
         guard var state = rooms.value[room], let held = state.held else { return }
         state.held = nil
-        let subscriber = subscriberBox.withLockedValue { $0 }
+        let subscriber = self.subscriber
         switch result {
         case .success(.recovered(_, let events)):
             var delivered = last

@@ -33,11 +33,14 @@ struct ServeWithRedisTests {
             _ = try await TestServer.hello(client)
             return client
         }
-        // Both nodes connect to Redis in the background: the first join waits for nothing else.
+        // Both nodes connect to Redis in the background: they say when they are ready.
+        for port in [portA, portB] {
+            try await waitUntil("node on port \(port) is ready", timeout: .seconds(10)) { try await Self.get("/readyz", port: port).hasPrefix("HTTP/1.1 200") }
+        }
         let alice = try await open("alice", port: portA)
         let bob = try await open("bob", port: portB)
-        let start = try await waitForJoin(alice, "lobby")
-        _ = try await waitForJoin(bob, "lobby")
+        let start = try await ResumeTests.joinPosition(alice, "lobby")
+        _ = try await ResumeTests.joinPosition(bob, "lobby")
         let sent = try await ResumeTests.send(bob, "lobby", "across nodes")
         #expect(sent.epoch == start.epoch && sent.offset == start.offset + 1)
         let events = try await Resume.events(alice, room: "lobby", through: sent)
@@ -57,17 +60,8 @@ struct ServeWithRedisTests {
         await redis.stop()
     }
 
-    /// Joins `room`, retrying (bounded) while the node's Redis connections are still opening.
-    private func waitForJoin(_ client: TestWebSocketClient, _ room: String) async throws -> EventID {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            let reply = try await RoomTests.request(client, "room.join", #"{"room":"\#(room)"}"#)
-            if let eid = reply["data"]?["eid"]?.stringValue.flatMap(EventID.init) { return eid }
-            guard reply["data"]?["code"]?.stringValue == "unavailable", ContinuousClock.now < deadline else {
-                throw TestClientError.unexpectedFrame("join refused: \(reply)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+    static func get(_ path: String, port: Int) async throws -> String {
+        try await RawTCPClient.request(port: port, text: "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").response
     }
 
     @Test("Redis unreachable at start: the node starts, /readyz says 503 and joins get unavailable; once Redis is up, it is ready and serves")
@@ -83,9 +77,7 @@ struct ServeWithRedisTests {
             environment: ["SWITCHBOARD_JWT_SECRET": secret])
         defer { node.terminate() }
         let port = try await Int(node.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
-        func get(_ path: String) async throws -> String {
-            try await RawTCPClient.request(port: port, text: "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").response
-        }
+        func get(_ path: String) async throws -> String { try await Self.get(path, port: port) }
         #expect(try await get("/healthz").hasPrefix("HTTP/1.1 200"))
         let notReady = try await get("/readyz")
         #expect(notReady.hasPrefix("HTTP/1.1 503"), "\(notReady)")
