@@ -54,7 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a client message id is remembered for retries, e.g. 10m (env SWITCHBOARD_IDEMPOTENCY_WINDOW).")
     var idempotencyWindow: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_IDEMPOTENCY_WINDOW", "10m")
 
-    @Option(help: "Redis URL, redis://[user:password@]host:port/db: rooms' positions, history and delivery are shared by every node on it (env SWITCHBOARD_REDIS_URL). Without it, everything stays in this process.")
+    @Option(help: "Redis URL, redis://[user:password@]host:port/db: rooms' positions, history, delivery, presence, the per-user connection limit and message ids are shared by every node on it (env SWITCHBOARD_REDIS_URL). Without it, everything stays in this process.")
     var redis: String?
 
     func validate() throws {
@@ -106,29 +106,45 @@ struct ServeCommand: AsyncParsableCommand {
         // has expired even in rooms and for users that are idle.
         let broker: any Broker & Service
         var readiness: StandaloneApplication.Readiness = { nil }
+        let idempotency: any IdempotencyStore
+        var presenceStore: (any PresenceStore)?
+        var connectionSlots: (any ConnectionSlotStore)?
+        var services: [any Service] = []
         if let redisURL {
+            // Every node on this Redis shares positions, history, presence, the per-user
+            // connection limit and the idempotency window, through the broker's command pool.
             let redisBroker = try RedisBroker(configuration: try RedisConfiguration(url: redisURL), history: configuration.history, logger: logger)
             readiness = { redisBroker.isConnected ? nil : "redis unreachable" }
             broker = redisBroker
+            let presence = RedisPresenceStore(client: redisBroker.client, logger: logger)
+            let slots = RedisConnectionSlotStore(client: redisBroker.client, logger: logger)
+            presenceStore = presence
+            connectionSlots = slots
+            idempotency = RedisIdempotencyStore(client: redisBroker.client, window: configuration.idempotencyWindow, logger: logger)
+            services = [broker, presence, slots]
         } else {
             broker = InMemoryBroker(configuration: configuration.history)
+            let memory = InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser)
+            idempotency = memory
+            services = [broker, memory]
         }
-        let idempotency = InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser)
         let switchboard = SwitchboardServer(
             configuration: configuration,
             authentication: .jwt(verifier),
             router: router,
             memberships: memberships,
             broker: broker,
+            presence: presenceStore,
             snapshot: .latestEvents(configuration.history.snapshotEvents),
             idempotency: idempotency,
+            connectionSlots: connectionSlots,
             logger: logger
         )
         let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
         let host = transport.host
         let path = configuration.path
         try await StandaloneApplication.run(
-            switchboard, host: host, port: transport.port, threads: transport.threads, services: [broker, idempotency], readiness: readiness, logger: logger
+            switchboard, host: host, port: transport.port, threads: transport.threads, services: services, readiness: readiness, logger: logger
         ) { port in
             Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
             if let devToken {

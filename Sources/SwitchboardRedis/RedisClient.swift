@@ -139,11 +139,18 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
-    /// The open connection with the fewest pending commands (round-robin among equals).
-    private func pickConnection() -> RedisConnection? {
+    /// The open connection with the fewest pending commands (round-robin among equals); with an
+    /// `affinity`, the same connection for the same affinity while it stays open.
+    private func pickConnection(affinity: String? = nil) -> RedisConnection? {
         guard !shutdownSignal.isSet else { return nil }
         return state.withLockedValue { state -> RedisConnection? in
             let count = state.slots.count
+            if let affinity, count > 0 {
+                var hasher = Hasher()
+                hasher.combine(affinity)
+                let index = Int(UInt(bitPattern: hasher.finalize()) % UInt(count))
+                if let connection = state.slots[index], connection.isActive { return connection }
+            }
             var best: RedisConnection?
             var bestPending = Int.max
             for offset in 0..<count {
@@ -168,10 +175,13 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends `command` on one of the pool's connections and returns its reply.
     ///
+    /// Commands sent with the same `affinity` go on the same connection while it stays open, so
+    /// Redis runs them in the order they were sent (e.g. a join and the leave after it).
+    ///
     /// Throws `RedisError.unavailable` at once when no connection is open, and otherwise as
     /// `RedisConnection.send` does (`.server`, `.timeout`, `.connectionClosed`, `.protocolError`).
-    public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws -> RESPValue {
-        guard let connection = pickConnection() else { throw RedisError.unavailable }
+    public func send(_ command: RESPCommand, timeout: Duration? = nil, affinity: String? = nil) async throws -> RESPValue {
+        guard let connection = pickConnection(affinity: affinity) else { throw RedisError.unavailable }
         return try await connection.send(command, timeout: timeout)
     }
 
@@ -185,7 +195,9 @@ public final class RedisClient: Service, Sendable {
     /// The first call loads the script (`SCRIPT LOAD`) and caches its SHA1; when the server does
     /// not know the SHA1 (`NOSCRIPT`: restarted, `SCRIPT FLUSH`, failover) the script is loaded
     /// again and the call retried once. Errors as `send`; a Lua error is `.server`.
-    public func eval(_ script: RedisScript, keys: [RESPCommandArgument] = [], arguments: [RESPCommandArgument] = []) async throws -> RESPValue {
+    public func eval(
+        _ script: RedisScript, keys: [RESPCommandArgument] = [], arguments: [RESPCommandArgument] = [], affinity: String? = nil
+    ) async throws -> RESPValue {
         let cached = state.withLockedValue { $0.scriptHashes[script.source] }
         let hash: String
         if let cached {
@@ -194,10 +206,10 @@ public final class RedisClient: Service, Sendable {
             hash = try await load(script)
         }
         do {
-            return try await send(Self.evalsha(hash, keys: keys, arguments: arguments))
+            return try await send(Self.evalsha(hash, keys: keys, arguments: arguments), affinity: affinity)
         } catch let error as RedisError where error.serverErrorCode == "NOSCRIPT" {
             let reloaded = try await load(script)
-            return try await send(Self.evalsha(reloaded, keys: keys, arguments: arguments))
+            return try await send(Self.evalsha(reloaded, keys: keys, arguments: arguments), affinity: affinity)
         }
     }
 

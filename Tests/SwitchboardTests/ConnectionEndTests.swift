@@ -35,7 +35,7 @@ struct ConnectionEndTests {
             #expect(leave["data"]?["user"]?.stringValue == "alice")
             #expect(try await server.switchboard.rooms.members(of: "lobby") == ["bob"])
             try await server.waitForConnections(1)
-            #expect(server.switchboard.limiter.count(of: "alice") == 0)
+            #expect(try await server.switchboard.connectionSlots.count(of: "alice") == 0)
             // The one slot alice has is free again.
             let again = try await server.open("alice", claims: ["rooms": .array([.string("lobby")])])
             #expect(try await bob.next(event: "presence.join")["data"]?["user"]?.stringValue == "alice")
@@ -77,7 +77,7 @@ struct ConnectionEndTests {
                 try await raw.finish()
                 #expect(try await raw.waitForDisconnect())
                 await raw.close()
-                try await waitUntil("alice's slot given back") { server.switchboard.limiter.count(of: "alice") == 0 }
+                try await waitUntil("alice's slot given back") { try await server.switchboard.connectionSlots.count(of: "alice") == 0 }
             }
             try await server.waitForConnections(1)
             #expect(try await server.switchboard.rooms.members(of: "lobby") == ["bob"])
@@ -110,7 +110,7 @@ struct ConnectionEndTests {
 
             #expect(try await bob.next(event: "presence.leave")["data"]?["user"]?.stringValue == "alice")
             try await server.waitForConnections(1)
-            #expect(server.switchboard.limiter.count(of: "alice") == 0)
+            #expect(try await server.switchboard.connectionSlots.count(of: "alice") == 0)
             #expect(!finished.hasFired)
             release.fire()
             try await finished.wait("the handler to finish")
@@ -172,7 +172,7 @@ struct ConnectionEndTests {
                 Issue.record("expected the handshake to be accepted: \(decision)")
                 return
             }
-            #expect(switchboard.limiter.count(of: "alice") == 1)
+            #expect(try await switchboard.connectionSlots.count(of: "alice") == 1)
             // A real channel, closed: its pipeline takes no more handlers.
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: server.port).get()
@@ -180,7 +180,7 @@ struct ConnectionEndTests {
             await #expect(throws: (any Error).self) {
                 try await channel.eventLoop.submit { try switchboard.install(accepted, on: channel) }.get()
             }
-            #expect(switchboard.limiter.count(of: "alice") == 0)
+            #expect(try await switchboard.connectionSlots.count(of: "alice") == 0)
         }
     }
 }

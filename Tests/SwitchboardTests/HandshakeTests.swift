@@ -66,6 +66,30 @@ struct HandshakeTests {
         }
     }
 
+    /// A membership store that never answers (and ignores cancellation).
+    struct StalledMembershipStore: MembershipStore {
+        func rooms(of user: String) async throws -> [String] {
+            try? await Task.sleep(for: .seconds(3600))
+            return []
+        }
+        func add(userID: String, room: String) async throws -> Bool { true }
+        func remove(userID: String, room: String) async throws -> Bool { true }
+        func list(userID: String?) async throws -> [Membership] { [] }
+    }
+
+    @Test("a store that does not answer within handshakeStoreTimeout is HTTP 503 store_unavailable, not a hang")
+    func stalledStoreIs503() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.handshakeStoreTimeout = .milliseconds(200)
+        try await TestServers.with(configuration: configuration, memberships: StalledMembershipStore()) { server in
+            let token = try await server.token("alice")
+            // Without the deadline the client's own wait (5 s) would end first, and this throws.
+            try await expectRejected(server, path: "/ws?token=\(token)", status: 503, code: "store_unavailable")
+            // The refused handshake took no connection slot.
+            #expect(try await server.switchboard.connectionSlots.count(of: "alice") == 0)
+        }
+    }
+
     @Test func sixthConnectionOfOneUserIs429UntilOneCloses() async throws {
         try await TestServers.with { server in
             var clients: [TestWebSocketClient] = []

@@ -495,7 +495,7 @@ struct ResumeTests {
                     cuts += 1
                 } catch TestClientError.handshakeRejected(let response) where response.status == 429 {
                     // The server has not seen the last cut yet; a client would back off and retry.
-                    try await waitUntil("alice's slots to free up") { server.switchboard.limiter.count(of: "alice") < 5 }
+                    try await waitUntil("alice's slots to free up") { try await server.switchboard.connectionSlots.count(of: "alice") < 5 }
                 }
             }
             stop.fire()

@@ -17,6 +17,9 @@ public struct SwitchboardConfiguration: Sendable {
     /// A client must complete its HTTP upgrade request within this time, or the TCP connection is
     /// dropped (slow-loris defence). Default 10 s.
     public var handshakeTimeout: Duration
+    /// The membership store and the connection-slot store must each answer a handshake within
+    /// this time, or the handshake gets HTTP 503 `store_unavailable`. Default 5 s.
+    public var handshakeStoreTimeout: Duration
     /// After the server sends a Close frame, how long it waits for the client's Close before it
     /// drops TCP. Default 5 s.
     public var closeTimeout: Duration
@@ -67,6 +70,7 @@ public struct SwitchboardConfiguration: Sendable {
         pongTimeout: Duration = .seconds(90),
         idleTimeout: Duration? = nil,
         handshakeTimeout: Duration = .seconds(10),
+        handshakeStoreTimeout: Duration = .seconds(5),
         closeTimeout: Duration = .seconds(5),
         maxConnectionsPerUser: Int = 5,
         maxInvalidMessages: Int = 10,
@@ -88,6 +92,7 @@ public struct SwitchboardConfiguration: Sendable {
         self.pongTimeout = pongTimeout
         self.idleTimeout = idleTimeout
         self.handshakeTimeout = handshakeTimeout
+        self.handshakeStoreTimeout = handshakeStoreTimeout
         self.closeTimeout = closeTimeout
         self.maxConnectionsPerUser = maxConnectionsPerUser
         self.maxInvalidMessages = maxInvalidMessages

@@ -40,7 +40,8 @@ public final class SwitchboardServer: Sendable {
     public let idempotency: any IdempotencyStore
     /// The store again when it claims synchronously (the in-memory one), for the message path.
     let synchronousIdempotency: (any SynchronousIdempotencyStore)?
-    let limiter: UserConnectionLimiter
+    /// Each user's connection slots.
+    public let connectionSlots: any ConnectionSlotStore
     let socketIDs = SocketIDGenerator()
     private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
 
@@ -59,6 +60,9 @@ public final class SwitchboardServer: Sendable {
     ///   - snapshot: the `data` of `state.refresh`, sent instead of a replay that cannot be complete.
     ///   - idempotency: the replies to client message ids, for retries; `nil` for an
     ///     ``InMemoryIdempotencyStore`` with the configuration's window and bound.
+    ///   - connectionSlots: each user's connections, against
+    ///     ``SwitchboardConfiguration/maxConnectionsPerUser``; `nil` for an
+    ///     ``InMemoryConnectionSlotStore``.
     ///   - logger: lifecycle at info level, messages at debug level.
     public init(
         configuration: SwitchboardConfiguration = .init(),
@@ -70,6 +74,7 @@ public final class SwitchboardServer: Sendable {
         presence: (any PresenceStore)? = nil,
         snapshot: RoomSnapshot = .none,
         idempotency: (any IdempotencyStore)? = nil,
+        connectionSlots: (any ConnectionSlotStore)? = nil,
         logger: Logger = Logger(label: "switchboard")
     ) {
         self.configuration = configuration
@@ -93,7 +98,7 @@ public final class SwitchboardServer: Sendable {
             announcesPresence: configuration.presence,
             maxReplay: configuration.history.maxReplay
         )
-        self.limiter = UserConnectionLimiter(limit: configuration.maxConnectionsPerUser)
+        self.connectionSlots = connectionSlots ?? InMemoryConnectionSlotStore()
     }
 
     private init(echoConfiguration configuration: SwitchboardConfiguration, logger: Logger) {
@@ -107,7 +112,7 @@ public final class SwitchboardServer: Sendable {
         self.idempotency = InMemoryIdempotencyStore()
         self.synchronousIdempotency = nil
         self.rooms = RoomManager(broker: InMemoryBroker(configuration: configuration.history), presence: InMemoryPresenceStore(), logger: logger)
-        self.limiter = UserConnectionLimiter(limit: .max)
+        self.connectionSlots = InMemoryConnectionSlotStore()
     }
 
     /// A server that echoes every text and binary message on the same transport, limits and
@@ -160,7 +165,7 @@ public final class SwitchboardServer: Sendable {
         let user: AuthenticatedUser
         switch authentication {
         case .none:
-            return .accept(AcceptedHandshake(user: .anonymous, rooms: [], redactedURI: redactedURI, holdsSlot: false))
+            return .accept(AcceptedHandshake(user: .anonymous, rooms: [], redactedURI: redactedURI, slot: nil))
         case .jwt(let verifier):
             guard let token = HandshakeCredentials.token(uri: uri, headers: headers) else {
                 return .reject(HandshakeRejection(status: .unauthorized, code: "token_missing", message: "a token is required"))
@@ -176,31 +181,43 @@ public final class SwitchboardServer: Sendable {
         if let claim = configuration.roomsClaim, let names = user.claims[claim]?.arrayValue {
             rooms = names.compactMap { $0.stringValue }.filter { RoomName.validate($0) == nil }
         }
+        // The stores must answer within the handshake's deadline: a stalled store turns into 503,
+        // not into handshakes that hang without limit.
+        let deadline = HandshakeDeadline(timeout: configuration.handshakeStoreTimeout)
         if let memberships {
             do {
-                rooms += try await memberships.rooms(of: user.id)
+                rooms += try await deadline.run { try await memberships.rooms(of: user.id) }
             } catch {
                 logger.error("membership store failed", metadata: ["user": "\(user.id)", "error": "\(error)"])
-                return .reject(HandshakeRejection(status: .serviceUnavailable, code: "store_unavailable", message: "try again later"))
+                return .reject(.storeUnavailable)
             }
         }
-        guard takesSlot ? limiter.acquire(user.id) : limiter.count(of: user.id) < configuration.maxConnectionsPerUser else {
-            return .reject(
-                HandshakeRejection(
-                    status: .tooManyRequests,
-                    code: "too_many_connections",
-                    message: "at most \(configuration.maxConnectionsPerUser) connections per user"
-                )
-            )
+        let limit = configuration.maxConnectionsPerUser
+        let slot: ConnectionSlot?
+        do {
+            if takesSlot {
+                let slots = connectionSlots
+                // A slot taken after the deadline gave up on it would be held by no connection.
+                slot = try await deadline.run(late: { $0.map(slots.release) }) { try await slots.acquire(user.id, limit: limit) }
+                guard slot != nil else { return .reject(.tooManyConnections(limit: limit)) }
+            } else {
+                guard try await deadline.run({ try await self.connectionSlots.count(of: user.id) }) < limit else {
+                    return .reject(.tooManyConnections(limit: limit))
+                }
+                slot = nil
+            }
+        } catch {
+            logger.error("connection slot store failed", metadata: ["user": "\(user.id)", "error": "\(error)"])
+            return .reject(.storeUnavailable)
         }
         var seen = Set<String>()
         rooms = rooms.filter { seen.insert($0).inserted }
-        return .accept(AcceptedHandshake(user: user, rooms: rooms, redactedURI: redactedURI, holdsSlot: takesSlot))
+        return .accept(AcceptedHandshake(user: user, rooms: rooms, redactedURI: redactedURI, slot: slot))
     }
 
     /// Gives back the connection slot of a handshake that was accepted but not upgraded.
     public func abandon(_ accepted: AcceptedHandshake) {
-        if accepted.holdsSlot { limiter.release(accepted.user.id) }
+        if let slot = accepted.slot { connectionSlots.release(slot) }
     }
 
     /// Takes over an upgraded channel whose pipeline has NIO's `WebSocketFrameEncoder` and

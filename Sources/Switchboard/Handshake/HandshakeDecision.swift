@@ -16,5 +16,6 @@ public struct AcceptedHandshake: Sendable {
     public let rooms: [String]
     /// The request path and query with any token redacted, for logs.
     public let redactedURI: String
-    let holdsSlot: Bool
+    /// The connection slot it holds (none without authentication or for a check).
+    let slot: ConnectionSlot?
 }

@@ -29,6 +29,14 @@ public struct HandshakeRejection: Error, Sendable, Equatable {
         return String(buffer: buffer)
     }
 
+    /// HTTP 503 `store_unavailable`: a store the handshake needs failed or did not answer in time.
+    public static let storeUnavailable = HandshakeRejection(status: .serviceUnavailable, code: "store_unavailable", message: "try again later")
+
+    /// HTTP 429 `too_many_connections`.
+    public static func tooManyConnections(limit: Int) -> HandshakeRejection {
+        HandshakeRejection(status: .tooManyRequests, code: "too_many_connections", message: "at most \(limit) connections per user")
+    }
+
     public static func == (lhs: HandshakeRejection, rhs: HandshakeRejection) -> Bool {
         lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message
     }

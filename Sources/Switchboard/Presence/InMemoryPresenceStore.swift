@@ -56,4 +56,12 @@ public final class InMemoryPresenceStore: PresenceStore {
     public func membersNow(of room: String) -> [String] {
         shard(of: room).withLockedValue { rooms in rooms[room].map { $0.keys.sorted() } ?? [] }
     }
+
+    /// Every room with members, and its users: for a shared store that refreshes this node's
+    /// entries.
+    public func allMembers() -> [(room: String, users: [String])] {
+        shards.flatMap { shard in
+            shard.withLockedValue { rooms in rooms.map { (room: $0.key, users: Array($0.value.keys)) } }
+        }
+    }
 }

@@ -11,4 +11,21 @@ public protocol PresenceStore: Sendable {
     func remove(_ user: String, from room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Bool>
     /// The distinct users in `room`, sorted.
     func members(of room: String, on eventLoop: any EventLoop) -> EventLoopFuture<[String]>
+    /// Called once by the rooms layer, so that a store whose entries can change without a call
+    /// (a shared store, where a dead node's entries expire) reports those changes. The default
+    /// does nothing: the in-memory store's entries change only through the calls above.
+    func observe(_ observer: any PresenceObserver)
+}
+
+extension PresenceStore {
+    public func observe(_ observer: any PresenceObserver) {}
+}
+
+/// Told of presence changes that no call of this node made: the rooms layer announces them.
+public protocol PresenceObserver: AnyObject, Sendable {
+    /// `users` are no longer in `room` (their entries expired: their node stopped refreshing them).
+    func presenceExpired(_ users: [String], in room: String)
+    /// `users` are in `room` again (this node refreshed entries that had expired, e.g. after it
+    /// could not reach the store for a while).
+    func presenceRestored(_ users: [String], in room: String)
 }

@@ -118,6 +118,7 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         self.shards = (0..<64).map { _ in NIOLockedValueBox([:]) }
         self.socketLocks = (0..<64).map { _ in NIOLock() }
         broker.attach(self)
+        presence.observe(self)
     }
 
     private func shard(of room: String) -> NIOLockedValueBox<[String: LocalRoom]> {
@@ -385,6 +386,17 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         }
     }
 
+    /// Announces presence that changed without a join or leave of this node (see ``PresenceObserver``).
+    private func announce(_ event: String, _ users: [String], in room: String) {
+        guard announcesPresence else { return }
+        let eventLoop = Self.anyEventLoop
+        for user in users {
+            broker.publish(Self.presenceEvent(event, user: user, room: room, origin: nil), on: eventLoop).whenFailure { [logger] error in
+                logger.error("\(event) not announced", metadata: ["room": "\(room)", "user": "\(user)", "error": "\(error)"])
+            }
+        }
+    }
+
     static func presenceEvent(_ event: String, user: String, room: String, origin: Socket?) -> Publication {
         var data = ByteBuffer()
         data.reserveCapacity(12 + user.utf8.count)
@@ -463,5 +475,16 @@ public final class RoomManager: BrokerSubscriber, Sendable {
     /// The number of rooms with at least one member on this node.
     public var count: Int {
         shards.reduce(0) { $0 + $1.withLockedValue { $0.count } }
+    }
+}
+
+extension RoomManager: PresenceObserver {
+    public func presenceExpired(_ users: [String], in room: String) {
+        logger.info("presence expired", metadata: ["room": "\(room)", "users": "\(users.count)"])
+        announce("presence.leave", users, in: room)
+    }
+
+    public func presenceRestored(_ users: [String], in room: String) {
+        announce("presence.join", users, in: room)
     }
 }

@@ -14,7 +14,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     let switchboard: SwitchboardServer
     /// The handshake, until the connection is open; only what must outlive it is kept after.
     private var handshake: AcceptedHandshake?
-    private let holdsSlot: Bool
+    private let slot: ConnectionSlot?
     private var registered = false
     /// Set once the connection failed (a protocol error): what still arrives is dropped.
     private var failed = false
@@ -23,7 +23,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         self.socket = socket
         self.switchboard = switchboard
         self.handshake = accepted
-        self.holdsSlot = accepted.holdsSlot
+        self.slot = accepted.slot
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -83,7 +83,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         socket.handlers = nil
         socket.hub.remove(socket)
         switchboard.rooms.leaveAll(socket)
-        if holdsSlot { switchboard.limiter.release(socket.user.id) }
+        if let slot { switchboard.connectionSlots.release(slot) }
         let seconds = Double((NIODeadline.now() - socket.connectedAt).nanoseconds) / 1e9
         switchboard.logger.info(
             "disconnected",

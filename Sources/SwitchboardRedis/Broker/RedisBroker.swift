@@ -105,13 +105,8 @@ public final class RedisBroker: Broker, Service {
         self.keyPrefix = keyPrefix
         self.history = history
         self.logger = logger
-        let startInstant = clock.now
-        let startMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
-        self.nowMilliseconds = {
-            let elapsed = startInstant.duration(to: clock.now)
-            return startMilliseconds + elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-        }
-        self.node = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        self.nowMilliseconds = NodeTime(clock: clock).now
+        self.node = NodeTime.nodeID()
         self.client = try RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
         let messages = MessageSink()
         self.pubsub = try RedisSubscriber(
@@ -366,9 +361,7 @@ public final class RedisBroker: Broker, Service {
 
     // MARK: Replies
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
+    static func milliseconds(_ duration: Duration) -> Int64 { NodeTime.milliseconds(duration) }
 
     /// `<published ms>:<envelope>` → the envelope's frame.
     static func frame(ofMember member: RESPValue) throws -> ByteBuffer {

@@ -59,8 +59,10 @@ enum TestServers {
         memberships: (any MembershipStore)? = nil,
         authorizeJoin: SwitchboardServer.JoinAuthorizer? = nil,
         broker: (any Broker)? = nil,
+        presence: (any PresenceStore)? = nil,
         snapshot: RoomSnapshot = .none,
         idempotency: (any IdempotencyStore)? = nil,
+        connectionSlots: (any ConnectionSlotStore)? = nil,
         echo: Bool = false,
         logger: Logger = TestServers.defaultLogger,
         _ body: @Sendable (TestServer) async throws -> Void
@@ -77,8 +79,10 @@ enum TestServers {
                 memberships: memberships,
                 authorizeJoin: authorizeJoin,
                 broker: broker,
+                presence: presence,
                 snapshot: snapshot,
                 idempotency: idempotency,
+                connectionSlots: connectionSlots,
                 logger: logger
             )
         }
