@@ -99,8 +99,15 @@ public final class RedisConnectionSlotStore: ConnectionSlotStore, Service {
     }
 
     public func count(of user: String) async throws -> Int {
-        let reply = try await client.eval(
-            RedisConnectionSlotScripts.count, keys: [key(user)], arguments: [RESPCommandArgument(time.now())], affinity: user)
+        let reply: RESPValue
+        do {
+            reply = try await client.eval(
+                RedisConnectionSlotScripts.count, keys: [key(user)], arguments: [RESPCommandArgument(time.now())], affinity: user)
+        } catch is RedisError {
+            // As in `acquire`: while Redis is unreachable the limit is this node's count, so the
+            // handshake check (a GET of the WebSocket path) says what a handshake would get.
+            return held.withLockedValue { $0[user]?.count ?? 0 }
+        }
         guard let count = reply.int else { throw RedisError.protocolError("slot count answered \(reply)") }
         return count
     }

@@ -195,6 +195,7 @@ struct RedisStoresTests {
         #expect(try await slots.acquire("alice", limit: 2) != nil)
         #expect(try await slots.acquire("alice", limit: 2) != nil)
         #expect(try await slots.acquire("alice", limit: 2) == nil)
+        #expect(try await slots.count(of: "alice") == 2, "the count the handshake check uses agrees")
         await #expect(throws: (any Error).self) {
             _ = try await idempotency.claim(IdempotencyKey(user: "alice", id: "x"), fingerprint: 1, on: Self.loop).get()
         }
