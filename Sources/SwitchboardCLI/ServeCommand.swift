@@ -39,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Send presence.join/presence.leave to room members: true or false (env SWITCHBOARD_PRESENCE).")
     var presence: Bool = EnvironmentDefault.bool("SWITCHBOARD_PRESENCE", true)
 
+    @Option(help: "How long a user whose connection ended stays present, so that a reconnect within it announces neither presence.leave nor presence.join, e.g. 5s; 0s announces every disconnect at once (env SWITCHBOARD_PRESENCE_GRACE).")
+    var presenceGrace: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_PRESENCE_GRACE", "5s")
+
     @Option(help: "Keep each room event this long for clients that resume, e.g. 1h (env SWITCHBOARD_HISTORY_TTL).")
     var historyTTL: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_HISTORY_TTL", "1h")
 
@@ -81,6 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.allowedOrigins = allowedOrigins
         configuration.maxConnectionsPerUser = maxConnectionsPerUser
         configuration.presence = presence
+        configuration.presenceGracePeriod = presenceGrace.duration
         configuration.history = HistoryConfiguration(
             retention: historyTTL.duration, maxEventsPerRoom: historySize, maxBytes: historyMemory << 20, maxReplay: maxReplay)
         configuration.idempotencyWindow = idempotencyWindow.duration

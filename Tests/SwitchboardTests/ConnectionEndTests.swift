@@ -18,6 +18,8 @@ struct ConnectionEndTests {
     static var configuration: SwitchboardConfiguration {
         var configuration = SwitchboardConfiguration()
         configuration.maxConnectionsPerUser = 1
+        // Announced at once (the grace period for reconnects is tested in RoomTests).
+        configuration.presenceGracePeriod = .zero
         return configuration
     }
 

@@ -91,7 +91,9 @@ struct RoomTests {
     }
 
     @Test func presenceOncePerUserAndOnDisconnect() async throws {
-        try await TestServers.with { server in
+        var configuration = SwitchboardConfiguration()
+        configuration.presenceGracePeriod = .zero
+        try await TestServers.with(configuration: configuration) { server in
             let alice = try await server.open("alice")
             _ = try await Self.join(alice, "lobby")
             let bobTab1 = try await server.open("bob")
@@ -114,6 +116,59 @@ struct RoomTests {
             #expect(left["event"]?.stringValue == "presence.leave")
             #expect(left["data"]?["user"]?.stringValue == "bob")
             await alice.close()
+        }
+    }
+
+    /// A user who drops and comes back within the grace period stays present: the members see
+    /// neither a leave nor a join. One who does not come back is announced as left once it has
+    /// passed, once, whichever of the user's connections ended last.
+    @Test func presenceGraceHidesAReconnect() async throws {
+        let clock = TestClock()
+        var configuration = SwitchboardConfiguration()
+        configuration.presenceGracePeriod = .seconds(5)
+        try await TestServers.with(configuration: configuration, clock: clock) { server in
+            let alice = try await server.open("alice")
+            _ = try await Self.join(alice, "lobby")
+            let carol = try await server.open("carol")
+            _ = try await Self.join(carol, "lobby")
+            #expect(try await alice.next(event: "presence.join")["data"]?["user"]?.stringValue == "carol")
+            let bob = try await server.open("bob")
+            _ = try await Self.join(bob, "lobby")
+            #expect(try await alice.next(event: "presence.join")["data"]?["user"]?.stringValue == "bob")
+
+            // The connection is lost (no Close frame) and the user is back on a new one.
+            try await bob.resetTCP()
+            try await server.waitForConnections(2)
+            let members = try await Self.request(alice, "room.members", #"{"room":"lobby"}"#)
+            #expect(members["data"]?["members"] == .array([.string("alice"), .string("bob"), .string("carol")]), "present during the grace period")
+            let bobAgain = try await server.open("bob")
+            _ = try await Self.join(bobAgain, "lobby")
+            _ = try await Self.request(bobAgain, "message.send", #"{"room":"lobby","content":"back"}"#)
+            let next = try await alice.nextJSON()
+            #expect(next["event"]?.stringValue == "message.new", "no presence.leave or presence.join for the reconnect: \(next)")
+            #expect(next["data"]?["content"]?.stringValue == "back")
+
+            // Gone for good: nothing until the grace period has passed on the server's clock.
+            await bobAgain.close()
+            try await server.waitForConnections(2)
+            _ = try await Self.request(carol, "message.send", #"{"room":"lobby","content":"marker"}"#)
+            let marker = try await alice.nextJSON()
+            #expect(marker["data"]?["content"]?.stringValue == "marker", "no presence.leave before the grace period: \(marker)")
+            clock.advance(by: .seconds(6))
+            let left = try await alice.next(event: "presence.leave")
+            #expect(left["data"]?["user"]?.stringValue == "bob")
+            // Both of bob's ended connections were counted out, and the leave came once.
+            _ = try await Self.request(carol, "message.send", #"{"room":"lobby","content":"after"}"#)
+            let after = try await alice.nextJSON()
+            #expect(after["data"]?["content"]?.stringValue == "after", "one presence.leave: \(after)")
+            let remaining = try await Self.request(alice, "room.members", #"{"room":"lobby"}"#)
+            #expect(remaining["data"]?["members"] == .array([.string("alice"), .string("carol")]))
+
+            // room.leave is announced at once, grace period or not.
+            _ = try await Self.request(carol, "room.leave", #"{"room":"lobby"}"#)
+            #expect(try await alice.nextJSON()["event"]?.stringValue == "presence.leave")
+            await alice.close()
+            await carol.close()
         }
     }
 

@@ -46,6 +46,13 @@ public struct SwitchboardConfiguration: Sendable {
     /// members are many and passive (a live dashboard's viewers): each join is a message to every
     /// member, so filling a room of N costs N² messages.
     public var presence: Bool
+    /// How long a user whose connection ended stays present in its rooms: when a connection of
+    /// the same user joins the room again within it (a reconnect, a page reload), the members see
+    /// neither `presence.leave` nor `presence.join`; otherwise `presence.leave` goes out when it
+    /// has passed. `room.leave` is announced at once. Default 5 seconds; `.zero` announces every
+    /// disconnect at once. Without it, a room of N whose members all reconnect (a deploy, a
+    /// network blip) costs N² presence messages on top of the reconnects.
+    public var presenceGracePeriod: Duration
     /// How much room history the in-memory broker keeps and how far back clients may resume.
     public var history: HistoryConfiguration
     /// How long the client `id` of a handled event is remembered per user, so that a retry gets
@@ -79,6 +86,7 @@ public struct SwitchboardConfiguration: Sendable {
         outboundHighWaterMark: Int = 1 << 20,
         maxEnvelopeIDLength: Int = 128,
         presence: Bool = true,
+        presenceGracePeriod: Duration = .seconds(5),
         history: HistoryConfiguration = .init(),
         idempotencyWindow: Duration = .seconds(600),
         idempotencyKeysPerUser: Int = 1000,
@@ -101,6 +109,7 @@ public struct SwitchboardConfiguration: Sendable {
         self.outboundHighWaterMark = outboundHighWaterMark
         self.maxEnvelopeIDLength = maxEnvelopeIDLength
         self.presence = presence
+        self.presenceGracePeriod = presenceGracePeriod
         self.history = history
         self.idempotencyWindow = idempotencyWindow
         self.idempotencyKeysPerUser = idempotencyKeysPerUser

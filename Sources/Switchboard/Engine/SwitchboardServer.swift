@@ -63,8 +63,10 @@ public final class SwitchboardServer: Sendable {
     ///   - connectionSlots: each user's connections, against
     ///     ``SwitchboardConfiguration/maxConnectionsPerUser``; `nil` for an
     ///     ``InMemoryConnectionSlotStore``.
+    ///   - clock: time for the presence grace period and for the default broker's and idempotency
+    ///     store's retention (a test passes a clock it moves itself).
     ///   - logger: lifecycle at info level, messages at debug level.
-    public init(
+    public init<C: Clock & Sendable>(
         configuration: SwitchboardConfiguration = .init(),
         authentication: Authentication,
         router: EventRouter = EventRouter(),
@@ -75,8 +77,9 @@ public final class SwitchboardServer: Sendable {
         snapshot: RoomSnapshot = .none,
         idempotency: (any IdempotencyStore)? = nil,
         connectionSlots: (any ConnectionSlotStore)? = nil,
+        clock: C = ContinuousClock(),
         logger: Logger = Logger(label: "switchboard")
-    ) {
+    ) where C.Duration == Duration {
         self.configuration = configuration
         self.authentication = authentication
         var router = router
@@ -88,15 +91,17 @@ public final class SwitchboardServer: Sendable {
         self.snapshot = snapshot
         let idempotency =
             idempotency
-            ?? InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser)
+            ?? InMemoryIdempotencyStore(window: configuration.idempotencyWindow, maxKeysPerUser: configuration.idempotencyKeysPerUser, clock: clock)
         self.idempotency = idempotency
         self.synchronousIdempotency = idempotency as? any SynchronousIdempotencyStore
         self.rooms = RoomManager(
-            broker: broker ?? InMemoryBroker(configuration: configuration.history),
+            broker: broker ?? InMemoryBroker(configuration: configuration.history, clock: clock),
             presence: presence ?? InMemoryPresenceStore(),
             logger: logger,
             announcesPresence: configuration.presence,
-            maxReplay: configuration.history.maxReplay
+            maxReplay: configuration.history.maxReplay,
+            presenceGrace: configuration.presenceGracePeriod,
+            sleep: { try await clock.sleep(for: $0) }
         )
         self.connectionSlots = connectionSlots ?? InMemoryConnectionSlotStore()
     }

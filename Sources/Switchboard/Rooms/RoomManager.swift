@@ -30,6 +30,10 @@ public final class RoomManager: BrokerSubscriber, Sendable {
     private let logger: Logger
     private let announcesPresence: Bool
     private let maxReplay: Int
+    /// See ``SwitchboardConfiguration/presenceGracePeriod``.
+    private let presenceGrace: Duration
+    /// Waits on the server's clock (a closure, so that the type is not generic over it).
+    private let sleep: @Sendable (Duration) async throws -> Void
     private let shards: [NIOLockedValueBox<[String: LocalRoom]>]
     private let socketLocks: [NIOLock]
 
@@ -108,8 +112,18 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         }
     }
 
-    init(broker: any Broker, presence: any PresenceStore, logger: Logger, announcesPresence: Bool = true, maxReplay: Int = 1000) {
+    init(
+        broker: any Broker,
+        presence: any PresenceStore,
+        logger: Logger,
+        announcesPresence: Bool = true,
+        maxReplay: Int = 1000,
+        presenceGrace: Duration = .zero,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) {
         self.broker = broker
+        self.presenceGrace = presenceGrace
+        self.sleep = sleep
         self.synchronousBroker = broker as? any SynchronousBroker
         self.presence = presence
         self.logger = logger
@@ -278,7 +292,7 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         }.flatMapError { error in
             // Nothing of the join is left behind when the broker, the presence store or the
             // snapshot failed.
-            _ = self.leaveNow(socket, room: name)
+            self.leave(socket, room: name)
             return eventLoop.makeFailedFuture(error)
         }
     }
@@ -331,11 +345,6 @@ public final class RoomManager: BrokerSubscriber, Sendable {
     /// off). Returns whether it was a member.
     @discardableResult
     public func leave(_ socket: Socket, room name: String) -> Bool {
-        leaveNow(socket, room: name)
-    }
-
-    @discardableResult
-    func leaveNow(_ socket: Socket, room name: String) -> Bool {
         let wasMember = withRoomList(of: socket) { () -> Bool in
             guard let index = socket.joinedRooms.firstIndex(of: name) else { return false }
             socket.joinedRooms.remove(at: index)
@@ -347,7 +356,8 @@ public final class RoomManager: BrokerSubscriber, Sendable {
     }
 
     /// Removes `socket` from every room it is in (on disconnect) and keeps it out: a later join of
-    /// it does nothing. Returns the rooms it was in.
+    /// it does nothing. Returns the rooms it was in. The socket leaves the rooms' fan-out at once;
+    /// its user stays present for ``SwitchboardConfiguration/presenceGracePeriod``.
     @discardableResult
     public func leaveAll(_ socket: Socket) -> [String] {
         let rooms = withRoomList(of: socket) { () -> [String] in
@@ -357,12 +367,36 @@ public final class RoomManager: BrokerSubscriber, Sendable {
             return rooms
         }
         for name in rooms {
-            removeFromRoom(socket, name)
+            removeFromFanOut(socket, name)
+        }
+        guard !rooms.isEmpty else { return rooms }
+        let user = socket.user.id
+        let eventLoop = socket.eventLoop
+        guard presenceGrace > .zero else {
+            for name in rooms { removePresence(user, from: name, on: eventLoop) }
+            return rooms
+        }
+        // A reconnect of the user within the grace period adds to the user's count in the room
+        // before this takes from it, so the store reports neither a first nor a last connection:
+        // the members see no leave and no join. One task per ended connection, not per room.
+        let grace = presenceGrace
+        let sleep = self.sleep
+        Task {
+            // Cancelled or not, the user must not stay present for ever.
+            try? await sleep(grace)
+            for name in rooms { self.removePresence(user, from: name, on: eventLoop) }
         }
         return rooms
     }
 
     private func removeFromRoom(_ socket: Socket, _ name: String) {
+        removeFromFanOut(socket, name)
+        removePresence(socket.user.id, from: name, on: socket.eventLoop)
+    }
+
+    /// Takes `socket` out of the room's fan-out (and the node out of the room's broker
+    /// subscription when it was the last member here).
+    private func removeFromFanOut(_ socket: Socket, _ name: String) {
         let lastHere = shard(of: name).withLockedValue { rooms -> Bool in
             guard var room = rooms.removeValue(forKey: name) else { return false }
             if room.remove(socket) { room.memberCount -= 1 }
@@ -374,12 +408,16 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         }
         if lastHere { broker.unsubscribe(name) }
         logger.info("room leave", metadata: ["room": "\(name)", "user": "\(socket.user.id)", "socket": "\(socket.id)"])
+    }
+
+    /// Takes one connection of `user` out of the room's presence; announces `presence.leave` when
+    /// it was the user's last.
+    private func removePresence(_ user: String, from name: String, on eventLoop: any EventLoop) {
         let announcesPresence = self.announcesPresence
-        let user = socket.user.id
         let logger = self.logger
-        presence.remove(user, from: name, on: socket.eventLoop).flatMap { lastOfUser -> EventLoopFuture<Void> in
-            guard lastOfUser, announcesPresence else { return socket.eventLoop.makeSucceededVoidFuture() }
-            return self.broker.publish(Self.presenceEvent("presence.leave", user: user, room: name, origin: nil), on: socket.eventLoop).map { _ in }
+        presence.remove(user, from: name, on: eventLoop).flatMap { lastOfUser -> EventLoopFuture<Void> in
+            guard lastOfUser, announcesPresence else { return eventLoop.makeSucceededVoidFuture() }
+            return self.broker.publish(Self.presenceEvent("presence.leave", user: user, room: name, origin: nil), on: eventLoop).map { _ in }
         }.whenFailure { error in
             // Nobody is waiting for this one: say it in the log, at least.
             logger.error("presence.leave not announced", metadata: ["room": "\(name)", "user": "\(user)", "error": "\(error)"])

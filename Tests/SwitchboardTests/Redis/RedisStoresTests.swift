@@ -240,6 +240,7 @@ struct RedisStoresTests {
     func nodesShareTheStores() async throws {
         var configuration = SwitchboardConfiguration()
         configuration.maxConnectionsPerUser = 2
+        configuration.presenceGracePeriod = .zero
         try await Self.withTwoFullNodes(configuration: configuration) { a, b in
             let bob = try await a.open("bob")
             _ = try await RoomTests.join(bob, "lobby")

@@ -53,7 +53,7 @@ struct TestServer: Sendable {
 
 enum TestServers {
     /// Runs `body` against a fresh server; it is shut down afterwards.
-    static func with(
+    static func with<C: Clock & Sendable>(
         configuration: SwitchboardConfiguration = .init(),
         router: EventRouter = .chat,
         memberships: (any MembershipStore)? = nil,
@@ -64,9 +64,10 @@ enum TestServers {
         idempotency: (any IdempotencyStore)? = nil,
         connectionSlots: (any ConnectionSlotStore)? = nil,
         echo: Bool = false,
+        clock: C = ContinuousClock(),
         logger: Logger = TestServers.defaultLogger,
         _ body: @Sendable (TestServer) async throws -> Void
-    ) async throws {
+    ) async throws where C.Duration == Duration {
         let switchboard: SwitchboardServer
         if echo {
             switchboard = .echo(configuration: configuration, logger: logger)
@@ -83,6 +84,7 @@ enum TestServers {
                 snapshot: snapshot,
                 idempotency: idempotency,
                 connectionSlots: connectionSlots,
+                clock: clock,
                 logger: logger
             )
         }
