@@ -30,7 +30,8 @@ import Switchboard
 ///   when the pub/sub connection has been idle for a while, the node publishes a probe to a
 ///   channel of its own and expects it back; one that does not come back drops the connection
 ///   (the reconnect catches every room up) and makes the node not ready until a probe comes back
-///   again.
+///   again. Now and then the node also compares each room's last delivered position with Redis's,
+///   so that an event lost with no later event to reveal the gap is caught up too.
 /// - A fault of Redis fails the futures (the server answers `unavailable`), never a silent
 ///   success.
 ///
@@ -103,7 +104,8 @@ public final class RedisBroker: Broker, Service {
     ///   - history: retention (by each event's own age), events kept per room. `maxBytes` does not
     ///     apply: Redis's own `maxmemory` does.
     ///   - keyPrefix: the start of every key and channel, to share a Redis with other apps.
-    ///   - checks: how often delivery is checked (the probe of the pub/sub connection).
+    ///   - checks: how often delivery is checked (the probe of the pub/sub connection, the audit
+    ///     of rooms' positions).
     ///   - clock: time for retention, and the intervals of the checks.
     /// Throws `RedisError.invalidConfiguration` for a configuration or checks that cannot work.
     public convenience init<C: Clock & Sendable>(
@@ -194,6 +196,11 @@ public final class RedisBroker: Broker, Service {
             group.addTask {
                 await self.time.everyTurn(of: self.checks.probeInterval, logger: self.logger, failure: "Redis pub/sub probe failed") {
                     await self.pubsubProbe.probeIfIdle()
+                }
+            }
+            group.addTask {
+                await self.time.everyTurn(of: self.checks.auditInterval, logger: self.logger, failure: "audit of rooms' positions failed") {
+                    _ = try await self.audit()
                 }
             }
         }
@@ -565,6 +572,91 @@ public final class RedisBroker: Broker, Service {
                 self.startCatchUp(room, after: from)
             }
         }
+    }
+
+    // MARK: Audit
+
+    /// Compares each subscribed room's last delivered position with the room's position in
+    /// Redis, and catches up (from history, as for a gap) each room Redis is ahead in: an event
+    /// was lost and no later one revealed it. A room whose epoch changed is resynchronized.
+    /// Returns the rooms found behind. `run()` calls it every `checks.auditInterval`.
+    ///
+    /// Events still on their way are not taken for lost ones: after reading the positions, the
+    /// node sends a probe and waits for it on the pub/sub connection. Redis runs commands one at a
+    /// time and a connection's messages arrive in order, so every event counted in a position it
+    /// read was published before the probe and has been received by the time the probe is back.
+    /// (A catch-up is safe anyway: delivery skips positions already delivered.)
+    ///
+    /// Throws the error of the read, or `RedisError.timeout` when the probe did not come back
+    /// (the pub/sub connection was found wedged or is reconnecting, which catches every room up).
+    func audit() async throws -> [String] {
+        let rooms = try await roomsLoop.submit {
+            self.rooms.value.compactMap { room, state in Self.auditable(state) != nil ? room : nil }
+        }.get()
+        guard !rooms.isEmpty else { return [] }
+        var positions: [(room: String, position: EventID?)] = []
+        positions.reserveCapacity(rooms.count)
+        var start = 0
+        while start < rooms.count {
+            let batch = rooms[start..<min(start + 512, rooms.count)]
+            let replies = try await client.pipeline(batch.map { RESPCommand("HMGET", RESPCommandArgument(streamKey($0)), "epoch", "offset") })
+            for (room, reply) in zip(batch, replies) { positions.append((room, try Self.position(from: reply))) }
+            start += 512
+        }
+        guard await pubsubProbe.probe() else { throw RedisError.timeout }
+        return try await roomsLoop.submit { self.compare(positions) }.get()
+    }
+
+    /// Where a room's delivery stands, when an audit can judge it: subscribed, no operation or
+    /// catch-up under way, and a position known.
+    private static func auditable(_ state: RoomSubscription) -> EventID? {
+        guard state.wanted, state.confirmed, !state.busy, state.held == nil else { return nil }
+        return state.last ?? state.base
+    }
+
+    /// `HMGET stream epoch offset` → the room's position; `nil` when the stream is gone (nothing
+    /// was published since, or it would exist again).
+    static func position(from reply: RESPValue) throws -> EventID? {
+        guard let parts = reply.array, parts.count == 2 else {
+            throw RedisError.protocolError("HMGET answered \(reply)")
+        }
+        guard let epoch = parts[0].string, !parts[0].isNull else { return nil }
+        guard let text = parts[1].string, let offset = UInt64(text) else {
+            throw RedisError.protocolError("a room's stream without its offset: \(reply)")
+        }
+        return EventID(epoch: epoch, offset: offset)
+    }
+
+    /// On the pub/sub loop, once every event the positions count has been received.
+    private func compare(_ positions: [(room: String, position: EventID?)]) -> [String] {
+        var behind: [String] = []
+        for (room, position) in positions {
+            guard let position, var state = rooms.value[room], let from = Self.auditable(state) else { continue }
+            if position.epoch != from.epoch && position.offset == 0 {
+                // The room's keys were lost and a resume started a new epoch, without events yet:
+                // nothing was missed, and the new epoch's first event follows this position.
+                state.last = position
+                rooms.value[room] = state
+            } else if position.epoch != from.epoch {
+                // The room's keys were lost and its new epoch has events this node never saw.
+                logger.warning(
+                    "the room's epoch in Redis is not the one delivered; resynchronizing it",
+                    metadata: ["room": "\(room)", "delivered": "\(from)", "redis": "\(position)"])
+                state.last = position
+                rooms.value[room] = state
+                subscriber?.resynchronize(room)
+                behind.append(room)
+            } else if position.offset > from.offset {
+                logger.warning(
+                    "events of the room were lost on Redis pub/sub; catching up from history",
+                    metadata: ["room": "\(room)", "delivered": "\(from)", "redis": "\(position)"])
+                state.held = []
+                rooms.value[room] = state
+                startCatchUp(room, after: from)
+                behind.append(room)
+            }
+        }
+        return behind
     }
 
     private func caughtUp(_ room: String, after last: EventID, _ result: Result<Recovery, any Error>) {

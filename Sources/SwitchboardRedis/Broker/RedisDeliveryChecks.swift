@@ -12,15 +12,20 @@ public struct RedisDeliveryChecks: Sendable, Hashable {
     /// re-subscribes every channel and catches every room up from history), and it is not ready
     /// (``RedisBroker/notReadyReason``) until a probe comes back again. Default 5 s.
     public var probeTimeout: Duration
+    /// How often the node compares each subscribed room's last delivered position with the
+    /// room's position in Redis, to find an event lost with no later event to reveal it.
+    /// Default 30 s.
+    public var auditInterval: Duration
 
-    public init(probeInterval: Duration = .seconds(5), probeTimeout: Duration = .seconds(5)) {
+    public init(probeInterval: Duration = .seconds(5), probeTimeout: Duration = .seconds(5), auditInterval: Duration = .seconds(30)) {
         self.probeInterval = probeInterval
         self.probeTimeout = probeTimeout
+        self.auditInterval = auditInterval
     }
 
     /// Throws `RedisError.invalidConfiguration` when an interval or the timeout is not positive.
     func validate() throws {
-        guard probeInterval > .zero, probeTimeout > .zero else {
+        guard probeInterval > .zero, probeTimeout > .zero, auditInterval > .zero else {
             throw RedisError.invalidConfiguration("delivery checks: intervals and the probe timeout must be positive")
         }
     }
