@@ -118,7 +118,9 @@ struct ServeCommand: AsyncParsableCommand {
             // Every node on this Redis shares positions, history, presence, the per-user
             // connection limit and the idempotency window, through the broker's command pool.
             let redisBroker = try RedisBroker(configuration: try RedisConfiguration(url: redisURL), history: configuration.history, logger: logger)
-            readiness = { redisBroker.isConnected ? nil : "redis unreachable" }
+            // Not ready while Redis cannot be reached, or while the last probe of the pub/sub
+            // connection did not come back (a wedged subscription delivers nothing).
+            readiness = { redisBroker.notReadyReason }
             broker = redisBroker
             let presence = RedisPresenceStore(client: redisBroker.client, logger: logger)
             let slots = RedisConnectionSlotStore(client: redisBroker.client, logger: logger)

@@ -190,6 +190,25 @@ public final class RedisClient: Service, Sendable {
         try await send(RESPCommand(name, arguments: arguments))
     }
 
+    /// Sends `commands` on one of the pool's connections in one write, without waiting for a
+    /// reply before the next, and returns their replies in order: many small reads cost one round
+    /// trip. Redis runs them in this order (another client's commands may come in between).
+    ///
+    /// Throws `RedisError.unavailable` at once when no connection is open; otherwise the first
+    /// error among the replies, as `send` does (`.server` for an error reply).
+    public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
+        guard !commands.isEmpty else { return [] }
+        guard let connection = pickConnection() else { throw RedisError.unavailable }
+        // Enqueued in one turn of the connection's loop, so they share one flush.
+        let futures = try await connection.eventLoop.submit {
+            commands.map { connection.enqueue($0, timeout: timeout) }
+        }.get()
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(futures.count)
+        for future in futures { replies.append(try await future.get()) }
+        return replies
+    }
+
     /// Runs `script` with `EVALSHA` and returns its reply.
     ///
     /// The first call loads the script (`SCRIPT LOAD`) and caches its SHA1; when the server does

@@ -95,6 +95,16 @@ public final class RedisSubscriber: Service, Sendable {
         shutdownSignal.set()
     }
 
+    /// Closes the open connection as if it had dropped: `run()` opens a new one, subscribes every
+    /// wanted channel again and calls `onReconnect`. For a connection that is open but no longer
+    /// delivers (Redis forgot its subscriptions, or something on the way swallows its bytes),
+    /// which nothing else would notice. Returns once that connection is closed; does nothing when
+    /// none is open.
+    public func reconnect() async {
+        let connection = try? await eventLoop.submit { [state] in state.value.connection }.get()
+        await connection?.close()
+    }
+
     private func maintain() async {
         var failures = 0
         while !Task.isCancelled && !shutdownSignal.isSet {

@@ -26,6 +26,12 @@ import Switchboard
 ///   events after the last one it delivered from history and delivers those first; when history
 ///   no longer has them it tells the subscriber to resynchronize the room (its local members
 ///   reconnect and resume on their own).
+/// - Pub/sub is at most once, so delivery is checked, not trusted (``RedisDeliveryChecks``):
+///   when the pub/sub connection has been idle for a while, the node publishes a probe to a
+///   channel of its own and expects it back; one that does not come back drops the connection
+///   (the reconnect catches every room up) and makes the node not ready until a probe comes back
+///   again. Now and then the node also compares each room's last delivered position with Redis's,
+///   so that an event lost with no later event to reveal the gap is caught up too.
 /// - A fault of Redis fails the futures (the server answers `unavailable`), never a silent
 ///   success.
 ///
@@ -41,8 +47,13 @@ public final class RedisBroker: Broker, Service {
     public let client: RedisClient
     /// The pub/sub connection of this node.
     public let pubsub: RedisSubscriber
+    /// How often delivery is checked.
+    public let checks: RedisDeliveryChecks
     private let logger: Logger
+    private let time: NodeTime
     private let nowMilliseconds: @Sendable () -> Int64
+    /// The end-to-end check of the pub/sub connection, on the node's own channel.
+    private let pubsubProbe: RedisPubSubProbe
     /// This node's tag in published messages: events it published come back with it.
     private let node: String
     private let nextTag = ManagedAtomic<UInt64>(0)
@@ -93,28 +104,58 @@ public final class RedisBroker: Broker, Service {
     ///   - history: retention (by each event's own age), events kept per room. `maxBytes` does not
     ///     apply: Redis's own `maxmemory` does.
     ///   - keyPrefix: the start of every key and channel, to share a Redis with other apps.
-    ///   - clock: time for retention.
-    public init<C: Clock & Sendable>(
+    ///   - checks: how often delivery is checked (the probe of the pub/sub connection, the audit
+    ///     of rooms' positions).
+    ///   - clock: time for retention, and the intervals of the checks.
+    /// Throws `RedisError.invalidConfiguration` for a configuration or checks that cannot work.
+    public convenience init<C: Clock & Sendable>(
         configuration: RedisConfiguration,
         history: HistoryConfiguration = .init(),
         keyPrefix: String = "switchboard:",
+        checks: RedisDeliveryChecks = .init(),
         clock: C,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "switchboard.redis.broker")
     ) throws where C.Duration == Duration {
+        try self.init(
+            configuration: configuration, pubsubConfiguration: configuration, history: history, keyPrefix: keyPrefix,
+            checks: checks, clock: clock, eventLoopGroup: eventLoopGroup, logger: logger)
+    }
+
+    /// `pubsubConfiguration` is where the pub/sub connection goes: the same server as the command
+    /// pool, reached another way (tests put a proxy in front of it alone).
+    init<C: Clock & Sendable>(
+        configuration: RedisConfiguration,
+        pubsubConfiguration: RedisConfiguration,
+        history: HistoryConfiguration = .init(),
+        keyPrefix: String = "switchboard:",
+        checks: RedisDeliveryChecks = .init(),
+        clock: C,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "switchboard.redis.broker")
+    ) throws where C.Duration == Duration {
+        try checks.validate()
         self.keyPrefix = keyPrefix
         self.history = history
+        self.checks = checks
         self.logger = logger
-        self.nowMilliseconds = NodeTime(clock: clock).now
-        self.node = NodeTime.nodeID()
-        self.client = try RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        let time = NodeTime(clock: clock)
+        self.time = time
+        self.nowMilliseconds = time.now
+        let node = NodeTime.nodeID()
+        self.node = node
+        let client = try RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        self.client = client
         let messages = MessageSink()
-        self.pubsub = try RedisSubscriber(
-            configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
+        let pubsub = try RedisSubscriber(
+            configuration: pubsubConfiguration, eventLoopGroup: eventLoopGroup, logger: logger,
             onMessage: { channel, payload in messages.message(channel, payload) },
             onReconnect: { messages.reconnected() })
+        self.pubsub = pubsub
         self.roomsLoop = pubsub.eventLoop
         self.rooms = NIOLoopBoundBox.makeBoxSendingValue([:], eventLoop: pubsub.eventLoop)
+        self.pubsubProbe = RedisPubSubProbe(
+            channel: "\(keyPrefix)node:\(node)", client: client, pubsub: pubsub, timeout: checks.probeTimeout, logger: logger)
         messages.broker.withLockedValue { $0 = self }
     }
 
@@ -123,9 +164,10 @@ public final class RedisBroker: Broker, Service {
         configuration: RedisConfiguration,
         history: HistoryConfiguration = .init(),
         keyPrefix: String = "switchboard:",
+        checks: RedisDeliveryChecks = .init(),
         logger: Logger = Logger(label: "switchboard.redis.broker")
     ) throws {
-        try self.init(configuration: configuration, history: history, keyPrefix: keyPrefix, clock: ContinuousClock(), logger: logger)
+        try self.init(configuration: configuration, history: history, keyPrefix: keyPrefix, checks: checks, clock: ContinuousClock(), logger: logger)
     }
 
     /// Passes the pub/sub connection's callbacks to the broker, which exists only after the
@@ -142,18 +184,54 @@ public final class RedisBroker: Broker, Service {
 
     // MARK: Service
 
-    /// Runs the command pool and the pub/sub connection until a graceful shutdown or
-    /// cancellation.
+    /// Runs the command pool, the pub/sub connection and the delivery checks until a graceful
+    /// shutdown or cancellation.
     public func run() async throws {
+        // No connection is open yet, so this fails; the channel stays wanted and every
+        // connection subscribes it.
+        try? await pubsub.subscribe([pubsubProbe.channel])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.client.run() }
             group.addTask { try await self.pubsub.run() }
+            group.addTask {
+                await self.time.everyTurn(of: self.checks.probeInterval, logger: self.logger, failure: "Redis pub/sub probe failed") {
+                    await self.pubsubProbe.probeIfIdle()
+                }
+            }
+            group.addTask {
+                await self.time.everyTurn(of: self.checks.auditInterval, logger: self.logger, failure: "audit of rooms' positions failed") {
+                    _ = try await self.audit()
+                }
+            }
         }
     }
 
     /// Whether the command pool and the pub/sub connection are open: publishes and joins can
-    /// succeed (a node's readiness).
+    /// succeed.
     public var isConnected: Bool { client.isConnected && pubsub.isConnected }
+
+    /// Whether the last probe of the pub/sub connection came back (`true` before the first):
+    /// `false` means the subscription was found wedged, and stays so until a probe comes back.
+    public var subscriptionConfirmed: Bool { pubsubProbe.isConfirmed }
+
+    /// Why the node cannot serve now, for a readiness check (`nil`: ready): `"redis unreachable"`
+    /// while no command connection is open, `"redis pub/sub not confirmed"` from a probe that did
+    /// not come back (through the reconnect it caused) until one comes back, `"redis
+    /// unreachable"` while the pub/sub connection is not open otherwise.
+    public var notReadyReason: String? {
+        if !client.isConnected { return "redis unreachable" }
+        if !subscriptionConfirmed { return "redis pub/sub not confirmed" }
+        if !pubsub.isConnected { return "redis unreachable" }
+        return nil
+    }
+
+    /// Publishes a probe to the node's own channel and waits (at most `checks.probeTimeout`) for
+    /// it to come back on the pub/sub connection; returns whether it did. One that was published
+    /// and did not come back drops the pub/sub connection, whose reconnect catches every room up.
+    /// `run()` calls it when the connection has been idle for `checks.probeInterval`.
+    func probe() async -> Bool {
+        await pubsubProbe.probe()
+    }
 
     /// Waits until the command pool and the pub/sub connection are open (for start-up and tests).
     public func waitUntilConnected(timeout: Duration) async throws {
@@ -408,7 +486,11 @@ public final class RedisBroker: Broker, Service {
 
     /// On the pub/sub loop: one message, `<tag> <eid or -> <envelope>`.
     private func received(channel: String, payload: ByteBuffer) {
-        guard channel.hasPrefix(channelPrefix) else { return }
+        pubsubProbe.noteMessage()
+        guard channel.hasPrefix(channelPrefix) else {
+            if channel == pubsubProbe.channel { pubsubProbe.received(payload) }
+            return
+        }
         let room = String(channel.dropFirst(channelPrefix.count))
         let view = payload.readableBytesView
         guard let firstSpace = view.firstIndex(of: UInt8(ascii: " ")),
@@ -490,6 +572,91 @@ public final class RedisBroker: Broker, Service {
                 self.startCatchUp(room, after: from)
             }
         }
+    }
+
+    // MARK: Audit
+
+    /// Compares each subscribed room's last delivered position with the room's position in
+    /// Redis, and catches up (from history, as for a gap) each room Redis is ahead in: an event
+    /// was lost and no later one revealed it. A room whose epoch changed is resynchronized.
+    /// Returns the rooms found behind. `run()` calls it every `checks.auditInterval`.
+    ///
+    /// Events still on their way are not taken for lost ones: after reading the positions, the
+    /// node sends a probe and waits for it on the pub/sub connection. Redis runs commands one at a
+    /// time and a connection's messages arrive in order, so every event counted in a position it
+    /// read was published before the probe and has been received by the time the probe is back.
+    /// (A catch-up is safe anyway: delivery skips positions already delivered.)
+    ///
+    /// Throws the error of the read, or `RedisError.timeout` when the probe did not come back
+    /// (the pub/sub connection was found wedged or is reconnecting, which catches every room up).
+    func audit() async throws -> [String] {
+        let rooms = try await roomsLoop.submit {
+            self.rooms.value.compactMap { room, state in Self.auditable(state) != nil ? room : nil }
+        }.get()
+        guard !rooms.isEmpty else { return [] }
+        var positions: [(room: String, position: EventID?)] = []
+        positions.reserveCapacity(rooms.count)
+        var start = 0
+        while start < rooms.count {
+            let batch = rooms[start..<min(start + 512, rooms.count)]
+            let replies = try await client.pipeline(batch.map { RESPCommand("HMGET", RESPCommandArgument(streamKey($0)), "epoch", "offset") })
+            for (room, reply) in zip(batch, replies) { positions.append((room, try Self.position(from: reply))) }
+            start += 512
+        }
+        guard await pubsubProbe.probe() else { throw RedisError.timeout }
+        return try await roomsLoop.submit { self.compare(positions) }.get()
+    }
+
+    /// Where a room's delivery stands, when an audit can judge it: subscribed, no operation or
+    /// catch-up under way, and a position known.
+    private static func auditable(_ state: RoomSubscription) -> EventID? {
+        guard state.wanted, state.confirmed, !state.busy, state.held == nil else { return nil }
+        return state.last ?? state.base
+    }
+
+    /// `HMGET stream epoch offset` → the room's position; `nil` when the stream is gone (nothing
+    /// was published since, or it would exist again).
+    static func position(from reply: RESPValue) throws -> EventID? {
+        guard let parts = reply.array, parts.count == 2 else {
+            throw RedisError.protocolError("HMGET answered \(reply)")
+        }
+        guard let epoch = parts[0].string, !parts[0].isNull else { return nil }
+        guard let text = parts[1].string, let offset = UInt64(text) else {
+            throw RedisError.protocolError("a room's stream without its offset: \(reply)")
+        }
+        return EventID(epoch: epoch, offset: offset)
+    }
+
+    /// On the pub/sub loop, once every event the positions count has been received.
+    private func compare(_ positions: [(room: String, position: EventID?)]) -> [String] {
+        var behind: [String] = []
+        for (room, position) in positions {
+            guard let position, var state = rooms.value[room], let from = Self.auditable(state) else { continue }
+            if position.epoch != from.epoch && position.offset == 0 {
+                // The room's keys were lost and a resume started a new epoch, without events yet:
+                // nothing was missed, and the new epoch's first event follows this position.
+                state.last = position
+                rooms.value[room] = state
+            } else if position.epoch != from.epoch {
+                // The room's keys were lost and its new epoch has events this node never saw.
+                logger.warning(
+                    "the room's epoch in Redis is not the one delivered; resynchronizing it",
+                    metadata: ["room": "\(room)", "delivered": "\(from)", "redis": "\(position)"])
+                state.last = position
+                rooms.value[room] = state
+                subscriber?.resynchronize(room)
+                behind.append(room)
+            } else if position.offset > from.offset {
+                logger.warning(
+                    "events of the room were lost on Redis pub/sub; catching up from history",
+                    metadata: ["room": "\(room)", "delivered": "\(from)", "redis": "\(position)"])
+                state.held = []
+                rooms.value[room] = state
+                startCatchUp(room, after: from)
+                behind.append(room)
+            }
+        }
+        return behind
     }
 
     private func caughtUp(_ room: String, after last: EventID, _ result: Result<Recovery, any Error>) {

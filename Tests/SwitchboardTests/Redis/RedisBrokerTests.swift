@@ -11,15 +11,19 @@ import Testing
 @Suite("RedisBroker: nodes on one Redis", RedisServer.availability)
 struct RedisBrokerTests {
     /// A broker on `redis` with keys of its own (tests share the server), running until `body`
-    /// returns.
+    /// returns; its pub/sub connection goes to `pubsub` (a proxy) when given.
     static func withBroker<T: Sendable>(
         on redis: RedisServer,
         prefix: String,
         history: HistoryConfiguration = .init(),
+        checks: RedisDeliveryChecks = .init(),
+        pubsub: RedisConfiguration? = nil,
         clock: TestClock = TestClock(),
         _ body: @Sendable (RedisBroker) async throws -> T
     ) async throws -> T {
-        let broker = try RedisBroker(configuration: redis.configuration, history: history, keyPrefix: prefix, clock: clock)
+        let broker = try RedisBroker(
+            configuration: redis.configuration, pubsubConfiguration: pubsub ?? redis.configuration, history: history, keyPrefix: prefix,
+            checks: checks, clock: clock)
         let running = Task { try await broker.run() }
         do {
             try await broker.waitUntilConnected(timeout: .seconds(10))
@@ -35,10 +39,13 @@ struct RedisBrokerTests {
     }
 
     /// Two servers, each with its own broker on `redis` (by default a private redis-server: the
-    /// client's tests kill the connections of the shared one), sharing a key prefix.
+    /// client's tests kill the connections of the shared one), sharing a key prefix. Node A's
+    /// pub/sub connection goes to `pubsubA` (a proxy) when given.
     static func withTwoNodes(
         on redis: RedisServer? = nil,
         history: HistoryConfiguration = .init(),
+        checks: RedisDeliveryChecks = .init(),
+        pubsubA: RedisConfiguration? = nil,
         clock: TestClock = TestClock(),
         configuration: SwitchboardConfiguration = Self.quiet,
         snapshot: RoomSnapshot = .none,
@@ -48,8 +55,8 @@ struct RedisBrokerTests {
         if let redis { server = redis } else { server = try await RedisServer.start() }
         let prefix = "t\(UUID().uuidString.prefix(8)):"
         do {
-            try await withBroker(on: server, prefix: prefix, history: history, clock: clock) { brokerA in
-                try await withBroker(on: server, prefix: prefix, history: history, clock: clock) { brokerB in
+            try await withBroker(on: server, prefix: prefix, history: history, checks: checks, pubsub: pubsubA, clock: clock) { brokerA in
+                try await withBroker(on: server, prefix: prefix, history: history, checks: checks, clock: clock) { brokerB in
                     try await TestServers.with(configuration: configuration, broker: brokerA, snapshot: snapshot) { a in
                         try await TestServers.with(configuration: configuration, broker: brokerB, snapshot: snapshot) { b in
                             try await body(a, b, brokerA, brokerB)

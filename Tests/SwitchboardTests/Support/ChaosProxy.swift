@@ -16,14 +16,21 @@ final class ChaosProxy: Sendable {
     /// While set, bytes from the server are swallowed: a connection that looks alive but carries
     /// nothing (a half-open one).
     private let paused: TestLockedBox<Bool>
+    /// One switch per connection opened so far: while set, that connection swallows what the
+    /// server sends (`wedgeOpenConnections`), and connections opened later are not affected.
+    private let wedges: TestLockedBox<[TestLockedBox<Bool>]>
 
-    private init(port: Int, listener: any Channel, cut: TestLockedBox<Int?>, counter: TestLockedBox<Int>, upstream: TestLockedBox<Int>, paused: TestLockedBox<Bool>) {
+    private init(
+        port: Int, listener: any Channel, cut: TestLockedBox<Int?>, counter: TestLockedBox<Int>, upstream: TestLockedBox<Int>,
+        paused: TestLockedBox<Bool>, wedges: TestLockedBox<[TestLockedBox<Bool>]>
+    ) {
         self.port = port
         self.listener = listener
         self.cut = cut
         self.counter = counter
         self.upstream = upstream
         self.paused = paused
+        self.wedges = wedges
     }
 
     /// Starts a proxy to 127.0.0.1:`upstreamPort`; with `reset`, cuts are RSTs, else FINs.
@@ -32,6 +39,7 @@ final class ChaosProxy: Sendable {
         let counter = TestLockedBox(0)
         let upstream = TestLockedBox(upstreamPort)
         let paused = TestLockedBox(false)
+        let wedges = TestLockedBox<[TestLockedBox<Bool>]>([])
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // The client's bytes wait until the server side is connected.
@@ -39,18 +47,20 @@ final class ChaosProxy: Sendable {
             .childChannelInitializer { inbound in
                 let cutAfter = cut.withLock { $0 }
                 counter.withLock { $0 += 1 }
+                let wedged = TestLockedBox(false)
+                wedges.withLock { $0.append(wedged) }
                 return ClientBootstrap(group: inbound.eventLoop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .connect(host: "127.0.0.1", port: upstream.withLock { $0 })
                     .flatMapThrowing { outbound in
                         // Bytes from the server are counted (and cut) on their way to the client.
-                        try outbound.pipeline.syncOperations.addHandler(RelayHandler(partner: inbound, cutAfter: cutAfter, reset: reset, paused: paused))
-                        try inbound.pipeline.syncOperations.addHandler(RelayHandler(partner: outbound, cutAfter: nil, reset: reset, paused: nil))
+                        try outbound.pipeline.syncOperations.addHandler(RelayHandler(partner: inbound, cutAfter: cutAfter, reset: reset, paused: paused, wedged: wedged))
+                        try inbound.pipeline.syncOperations.addHandler(RelayHandler(partner: outbound, cutAfter: nil, reset: reset, paused: nil, wedged: nil))
                     }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         guard let port = listener.localAddress?.port else { throw TestClientError.connectFailed("the proxy has no port") }
-        return ChaosProxy(port: port, listener: listener, cut: cut, counter: counter, upstream: upstream, paused: paused)
+        return ChaosProxy(port: port, listener: listener, cut: cut, counter: counter, upstream: upstream, paused: paused, wedges: wedges)
     }
 
     /// Sets where the connections opened from now on are cut.
@@ -66,6 +76,13 @@ final class ChaosProxy: Sendable {
     /// While `true`, every connection (open or new) swallows what the server sends.
     func pause(_ value: Bool) {
         paused.withLock { $0 = value }
+    }
+
+    /// From now on, every connection open now swallows what the server sends, for good, while
+    /// staying open (a wedged subscription: the client sees a live connection that delivers
+    /// nothing); connections opened later relay as usual.
+    func wedgeOpenConnections() {
+        for wedged in wedges.withLock({ $0 }) { wedged.withLock { $0 = true } }
     }
 
     /// Connections accepted so far.
@@ -85,18 +102,20 @@ private final class RelayHandler: ChannelInboundHandler, Sendable {
     let cutAfter: Int?
     let reset: Bool
     let paused: TestLockedBox<Bool>?
+    let wedged: TestLockedBox<Bool>?
     private let relayed = TestLockedBox(0)
 
-    init(partner: any Channel, cutAfter: Int?, reset: Bool, paused: TestLockedBox<Bool>?) {
+    init(partner: any Channel, cutAfter: Int?, reset: Bool, paused: TestLockedBox<Bool>?, wedged: TestLockedBox<Bool>?) {
         self.partner = partner
         self.cutAfter = cutAfter
         self.reset = reset
         self.paused = paused
+        self.wedged = wedged
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if paused?.withLock({ $0 }) == true { return }
+        if paused?.withLock({ $0 }) == true || wedged?.withLock({ $0 }) == true { return }
         let sent = relayed.withLock { $0 }
         if let cutAfter, sent + buffer.readableBytes >= cutAfter {
             let keep = max(0, cutAfter - sent)

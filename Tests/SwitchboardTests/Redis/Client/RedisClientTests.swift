@@ -27,6 +27,27 @@ struct RedisClientTests {
         }
     }
 
+    @Test("pipeline: many commands on one connection in one flush, replies in order; an error reply fails it")
+    func pipeline() async throws {
+        var configuration = try await RedisServer.shared().configuration
+        configuration.poolSize = 1
+        try await withClient(configuration) { client in
+            let key = uniqueName("pipeline")
+            let connection = try #require(client.openConnections().first)
+            let before = try await connection.statistics()
+            let replies = try await client.pipeline((1...50).map { _ in RESPCommand("INCR", RESPCommandArgument(key)) })
+            #expect(replies.map(\.int) == (1...50).map { $0 })
+            let after = try await connection.statistics()
+            #expect(after.commands - before.commands == 50)
+            #expect(after.flushes - before.flushes == 1)
+            #expect(try await client.pipeline([]) == [])
+            await #expect(throws: RedisError.self) {
+                _ = try await client.pipeline([RESPCommand("GET", RESPCommandArgument(key)), RESPCommand("HGET", RESPCommandArgument(key), "field")])
+            }
+            _ = try await client.send("DEL", RESPCommandArgument(key))
+        }
+    }
+
     @Test("EVALSHA with SCRIPT LOAD, and NOSCRIPT recovery after SCRIPT FLUSH")
     func evalsha() async throws {
         // A private server: SCRIPT FLUSH would disturb other tests' scripts.

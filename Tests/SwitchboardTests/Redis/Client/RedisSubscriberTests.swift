@@ -88,6 +88,23 @@ struct RedisSubscriberTests {
         }
     }
 
+    @Test("reconnect(): the open connection is dropped, a new one subscribes every channel again and reports it")
+    func reconnectOnRequest() async throws {
+        let configuration = try await RedisServer.shared().configuration
+        let inbox = Inbox()
+        let channel = uniqueName("again")
+        try await withClient(configuration) { client in
+            try await withSubscriber(configuration, inbox: inbox) { subscriber in
+                try await subscriber.subscribe([channel])
+                let reconnects = subscriber.reconnectCount
+                await subscriber.reconnect()
+                try await waitUntil("the reconnect to be reported") { subscriber.reconnectCount == reconnects + 1 && subscriber.isConnected }
+                #expect(try await client.send("PUBLISH", RESPCommandArgument(channel), "after") == .integer(1))
+                try await inbox.waitFor(channel: channel, payload: "after")
+            }
+        }
+    }
+
     @Test("sharded channels: SSUBSCRIBE, SPUBLISH delivered, SUNSUBSCRIBE stops it")
     func sharded() async throws {
         let configuration = try await RedisServer.shared().configuration
