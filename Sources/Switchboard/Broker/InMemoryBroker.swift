@@ -143,7 +143,7 @@ public final class InMemoryBroker: SynchronousBroker, Service {
         if maxEvents > 0 {
             // A copy of exactly the frame's size: NIO gives every buffer a power-of-two capacity,
             // up to twice the bytes, which history would keep for the whole retention period.
-            let entry = Entry(offset: stream.lastOffset, frame: Array(frame.readableBytesView), publishedAt: now)
+            let entry = Entry(offset: stream.lastOffset, frame: frame.withUnsafeReadableBytes { Array($0) }, publishedAt: now)
             stream.entries.append(entry)
             added += entry.cost
             while stream.entries.count > maxEvents {

@@ -44,16 +44,10 @@ public protocol IdempotencyStore: Sendable {
 /// store shared by several nodes compares it as well.
 public enum MessageFingerprint {
     public static func of(event: String, data: UnsafeRawBufferPointer?) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ byte: UInt8) {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        for byte in event.utf8 { mix(byte) }
-        mix(0xFF)
-        if let data {
-            for byte in data { mix(byte) }
-        }
-        return hash
+        var hash = FNV1a()
+        hash.add(event)
+        hash.add(0xFF)
+        if let data { hash.add(data) }
+        return hash.value
     }
 }
