@@ -406,6 +406,11 @@ public final class RedisBroker: Broker, Service {
         return promise.futureResult
     }
 
+    /// The Lua script ``publish(_:on:)`` runs (KEYS: the room's stream and history keys; ARGV:
+    /// envelope prefix, envelope suffix, now ms, retention ms, events kept, a new epoch, channel,
+    /// message tag), for a benchmark that runs the same `EVALSHA` with `redis-benchmark`.
+    public static var publishScript: RedisScript { RedisBrokerScripts.publish }
+
     public func recover(_ room: String, after position: EventID?, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<Recovery> {
         let promise = eventLoop.makePromise(of: Recovery.self)
         let keys: [RESPCommandArgument] = [RESPCommandArgument(streamKey(room)), RESPCommandArgument(historyKey(room))]
