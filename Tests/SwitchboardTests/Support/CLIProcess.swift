@@ -103,6 +103,15 @@ final class CLIProcess: @unchecked Sendable {
         }
     }
 
+    /// SIGKILL at once, as `kill -9` (a crashed node: nothing is cleaned up, its sockets are
+    /// closed by the kernel); waits (bounded) for the exit. Returns whether it exited.
+    @discardableResult
+    func kill9() -> Bool {
+        guard process.isRunning else { return true }
+        kill(process.processIdentifier, SIGKILL)
+        return Self.waitForExit(process, within: .seconds(5))
+    }
+
     /// Polls until `process` has exited; `false` if it is still running after `timeout`.
     private static func waitForExit(_ process: Process, within timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
