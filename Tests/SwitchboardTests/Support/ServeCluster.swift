@@ -53,7 +53,7 @@ final class ServeCluster: Sendable {
                 let node = try CLIProcess(
                     ["serve", "--port", "0", "--database", directory.appendingPathComponent("node\(index).sqlite").path,
                      "--redis", "redis://127.0.0.1:\(redis.port)/0", "--presence-grace", "0s"] + arguments,
-                    environment: ["SWITCHBOARD_JWT_SECRET": secret])
+                    environment: ["SWITCHBOARD_JWT_SECRET": secret], standardError: directory.appendingPathComponent("node\(index).log"))
                 started.withLock { $0.append(node) }
             }
             let nodes = started.withLock { $0 }
@@ -67,8 +67,13 @@ final class ServeCluster: Sendable {
             try await cluster.waitUntilReady()
             try await body(cluster)
         } catch {
+            // What the nodes logged says what they did about it (a resynchronization, a reconnect).
+            let logs = (0..<started.withLock { $0.count }).map { index in
+                let text = (try? String(contentsOf: directory.appendingPathComponent("node\(index).log"), encoding: .utf8)) ?? ""
+                return "node \(index):\n" + text.split(separator: "\n").suffix(40).joined(separator: "\n")
+            }
             await cleanUp()
-            throw error
+            throw StepError(step: "the cluster's test (the nodes' last log lines:\n\(logs.joined(separator: "\n"))\n)", error: error)
         }
         await cleanUp()
     }
@@ -101,13 +106,10 @@ final class ServeCluster: Sendable {
     func stopRedis(save: Bool) async throws {
         let redis = try self.redis
         if save {
-            let connection = try await RedisConnection.connect(configuration: redis.configuration)
-            // The server exits without answering: the connection just closes.
-            _ = try? await connection.send("SHUTDOWN", "SAVE")
-            await connection.close()
-            try await waitUntil("redis-server has saved and exited", timeout: .seconds(10)) { !redis.isRunning }
+            try await redis.shutdownSaving()
+        } else {
+            await redis.stop()
         }
-        await redis.stop()
     }
 
     /// Starts redis-server again on the same port and directory (so with the data a
@@ -261,8 +263,22 @@ final class Peer: Sendable {
 }
 
 /// A room event as a client received it.
-struct Delivered: Equatable, Sendable, CustomStringConvertible {
+struct Delivered: Hashable, Sendable, CustomStringConvertible {
     let eid: EventID
     let content: String
     var description: String { "\(eid) \(content)" }
+}
+
+extension Array where Element == Delivered {
+    /// Where `self` departs from `expected`, for a failure message: the first index that differs,
+    /// what is missing and what came twice.
+    func difference(from expected: [Delivered]) -> String {
+        guard self != expected else { return "the same" }
+        let firstDifference = indices.first { $0 >= expected.count || self[$0] != expected[$0] } ?? count
+        let missing = expected.filter { !contains($0) }
+        var seen = Set<Delivered>()
+        let twice = filter { !seen.insert($0).inserted }
+        return "\(count) events, \(expected.count) expected; first difference at \(firstDifference): "
+            + "\(self[firstDifference...].prefix(4)) instead of \(expected[firstDifference...].prefix(4)); missing \(missing); twice \(twice)"
+    }
 }
