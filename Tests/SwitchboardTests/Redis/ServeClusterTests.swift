@@ -124,14 +124,15 @@ struct ServeClusterTests {
             // Every listener ends with exactly that sequence; a publisher with the other's part of it.
             for peer in listeners {
                 try await waitUntil("\(peer.user) receives \(last)", timeout: .seconds(20)) { peer.events("lobby").last?.eid == last }
-                #expect(peer.events("lobby") == published, "\(peer.user): \(peer.events("lobby").difference(from: published))")
+                // #require: a failure throws, and the nodes' last log lines come with it.
+                try #require(peer.events("lobby") == published, "\(peer.user): \(peer.events("lobby").difference(from: published))")
             }
             for (publisher, other) in [(pa, "b-"), (pb, "a-")] {
                 let expected = published.filter { $0.content.hasPrefix(other) }
                 try await waitUntil("\(publisher.user) receives the other's last", timeout: .seconds(20)) {
                     publisher.events("lobby").last == expected.last
                 }
-                #expect(publisher.events("lobby") == expected, "\(publisher.user): \(publisher.events("lobby").difference(from: expected))")
+                try #require(publisher.events("lobby") == expected, "\(publisher.user): \(publisher.events("lobby").difference(from: expected))")
             }
 
             // The dead node's presence entries expire (refreshed every third of the TTL, so within
@@ -227,9 +228,11 @@ struct ServeClusterTests {
                     timeout: .seconds(20)
                 ) { peer.events("lobby").last?.eid == last }
                 let events = peer.events("lobby")
-                #expect(events.map(\.eid) == events.indices.map { EventID(epoch: from.epoch, offset: from.offset + 1 + UInt64($0)) }, "\(peer.user)")
-                #expect(Set(ackedBefore + after).isSubset(of: Set(events)), "\(peer.user): \(events)")
-                #expect(events == reference.events("lobby"), "\(peer.user)")
+                // #require: a failure throws, and the nodes' last log lines come with it.
+                let consecutive = events.indices.map { EventID(epoch: from.epoch, offset: from.offset + 1 + UInt64($0)) }
+                try #require(events.map(\.eid) == consecutive, "\(peer.user): \(events)")
+                try #require(Set(ackedBefore + after).isSubset(of: Set(events)), "\(peer.user): \(events)")
+                try #require(events == reference.events("lobby"), "\(peer.user): \(events.difference(from: reference.events("lobby")))")
                 #expect(peer.ended == nil, "\(peer.user)'s connection stayed open: \(peer.ended ?? "")")
             }
             for peer in everyone { await peer.close() }
