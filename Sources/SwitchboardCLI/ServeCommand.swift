@@ -133,6 +133,9 @@ struct ServeCommand: AsyncParsableCommand {
             presenceStore = presence
             connectionSlots = slots
             idempotency = RedisIdempotencyStore(client: redisBroker.client, window: configuration.idempotencyWindow, logger: logger)
+            // Services shut down in reverse order, each once the one after it has returned (the
+            // HTTP server, added last by Hummingbird, first): the slot store gives this node's
+            // slots back while the broker's command pool is still open.
             services = [broker, presence, slots]
         } else {
             broker = InMemoryBroker(configuration: configuration.history)

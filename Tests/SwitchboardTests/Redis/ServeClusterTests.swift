@@ -298,4 +298,19 @@ struct ServeClusterTests {
             #expect(cluster.nodes.allSatisfy { $0.isRunning }, "no node crashed")
         }
     }
+
+    @Test("a node shut down gracefully (SIGTERM, a rolling restart) gives its users' connection slots back: they connect on another node at once, not after --redis-node-ttl")
+    func gracefulShutdownGivesSlotsBack() async throws {
+        // The default TTL (30 s) is far longer than the waits here: expiry cannot explain a pass.
+        try await ServeCluster.with(nodes: 2, arguments: ["--max-connections-per-user", "1"]) { cluster in
+            let (alice, _) = try await cluster.connect("alice", node: 0)
+            #expect(try await Self.canConnect(cluster, "alice", port: cluster.ports[1]) == false, "the limit holds over nodes")
+            cluster.nodes[0].terminate()
+            #expect(!cluster.nodes[0].isRunning)
+            _ = try await alice.waitUntilEnded()
+            // terminate() waited for the exit: the slot is back already (one attempt, no waiting it out).
+            #expect(try await Self.canConnect(cluster, "alice", port: cluster.ports[1]))
+            await alice.close()
+        }
+    }
 }
