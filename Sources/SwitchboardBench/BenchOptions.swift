@@ -31,6 +31,12 @@ public enum BenchScenario: String, CaseIterable, Sendable, Codable {
 public struct BenchOptions: Sendable {
     /// The server's WebSocket URL; only loopback hosts are accepted (see ``BenchTarget``).
     public var url: String = "ws://127.0.0.1:8080/ws"
+    /// Further nodes of the same server (nodes on one Redis), loopback too: connections are
+    /// spread over `url` and these, round-robin by user index (user 0 on `url`, user 1 on the
+    /// first of these…), so that a room's subscribers are on every node. Empty: `url` alone.
+    public var otherURLs: [String] = []
+    /// `url` and `otherURLs`, in that order.
+    public var urls: [String] { [url] + otherURLs }
     /// The HS256 secret the bench signs its tokens with (at least 32 bytes).
     public var jwtSecret: String = TokenMinter.developmentSecret
     /// fanout/sweep/resume: subscribers in the room.
@@ -101,7 +107,7 @@ public struct BenchOptions: Sendable {
 
     /// The checks that need no network: ranges of counts and rates, and a loopback URL.
     public func validate(for scenario: BenchScenario) throws {
-        _ = try BenchTarget(url: url)
+        for url in urls { _ = try BenchTarget(url: url) }
         func require(_ condition: Bool, _ message: String) throws {
             if !condition { throw BenchError.invalidOption(message) }
         }

@@ -17,7 +17,7 @@ public enum BenchResult: Sendable, Equatable {
 public struct BenchReport: Sendable, Equatable, Encodable {
     /// The scenario that ran.
     public var scenario: BenchScenario
-    /// The server URL.
+    /// The server URL (several, separated by spaces, when connections were spread over nodes).
     public var url: String
     /// Start time, ISO 8601 (UTC).
     public var startedAt: String

@@ -18,7 +18,7 @@ public enum BenchRunner {
     /// included) and when too few connections could be set up to measure anything.
     public static func run(_ scenario: BenchScenario, options: BenchOptions) async throws -> BenchReport {
         try options.validate(for: scenario)
-        let target = try BenchTarget(url: options.url)
+        let targets = try options.urls.map { try BenchTarget(url: $0) }
         ProcessStats.raiseOpenFileLimit()
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let threads = options.threads ?? max(1, min(System.coreCount, ProcessStats.allowedCPUCount() ?? System.coreCount))
@@ -27,7 +27,7 @@ public enum BenchRunner {
         do {
             let stats = try await EventLoopStats.make(for: group)
             let context = BenchContext(
-                options: options, target: target, group: group, stats: stats, loopThreads: await stats.threadIDs())
+                options: options, targets: targets, group: group, stats: stats, loopThreads: await stats.threadIDs())
             switch scenario {
             case .fanout: result = .fanout(try await ScenarioFanout.run(context))
             case .sweep: result = .sweep(try await ScenarioSweep.run(context))
@@ -44,7 +44,7 @@ public enum BenchRunner {
         }
         try? await group.shutdownGracefully()
         return BenchReport(
-            scenario: scenario, url: options.url, startedAt: startedAt, generatorThreads: threads,
+            scenario: scenario, url: options.urls.joined(separator: " "), startedAt: startedAt, generatorThreads: threads,
             serverPid: options.serverPID, result: result)
     }
 }

@@ -3,19 +3,21 @@ import NIOCore
 import NIOPosix
 import Switchboard
 
-/// What a scenario works with: the options, the target, the event loops and their stats, and
+/// What a scenario works with: the options, the targets, the event loops and their stats, and
 /// the operations that open connections in bounded batches.
 struct BenchContext: Sendable {
     let options: BenchOptions
-    let target: BenchTarget
+    /// The server's nodes (at least one): connection `index` goes to `targets[index % count]`.
+    let targets: [BenchTarget]
     let group: MultiThreadedEventLoopGroup
     let stats: EventLoopStats
     let loopThreads: [Int32]
     private let minter: TokenMinter
 
-    init(options: BenchOptions, target: BenchTarget, group: MultiThreadedEventLoopGroup, stats: EventLoopStats, loopThreads: [Int32]) {
+    init(options: BenchOptions, targets: [BenchTarget], group: MultiThreadedEventLoopGroup, stats: EventLoopStats, loopThreads: [Int32]) {
+        precondition(!targets.isEmpty, "a bench needs a target")
         self.options = options
-        self.target = target
+        self.targets = targets
         self.group = group
         self.stats = stats
         self.loopThreads = loopThreads
@@ -32,10 +34,15 @@ struct BenchContext: Sendable {
         try await minter.mint(subject: "bench-\(index)", ttl: options.tokenTTL)
     }
 
-    /// Opens one connection (upgrade done) on the next loop.
+    /// The node user `index` connects to: round-robin over the targets.
+    func target(index: Int) -> BenchTarget {
+        targets[Int(index.magnitude % UInt(targets.count))]
+    }
+
+    /// Opens one connection (upgrade done) for user `index` to its node, on the next loop.
     func connect(index: Int, token: String) async throws -> BenchConnection {
         try await BenchConnection.connect(
-            index: index, token: token, target: target, loop: group.next(), stats: stats, timeout: options.connectTimeout)
+            index: index, token: token, target: target(index: index), loop: group.next(), stats: stats, timeout: options.connectTimeout)
     }
 
     /// Opens `count` connections for users `bench-<firstIndex + i>` and joins connection i to

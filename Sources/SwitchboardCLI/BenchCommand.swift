@@ -38,8 +38,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Argument(help: "fanout | sweep | chat | idle | rtt | connect | resume | history")
     var scenario: BenchScenario
 
-    @Option(help: "Server WebSocket URL; only 127.0.0.1, localhost or ::1.")
-    var url: String = "ws://127.0.0.1:8080/ws"
+    @Option(help: "Server WebSocket URL; only 127.0.0.1, localhost or ::1 (default ws://127.0.0.1:8080/ws). Repeatable, for the nodes of one server on one Redis: connections are spread over them round-robin by user, so that a room's subscribers are on every node.")
+    var url: [String] = []
 
     @Option(help: "HS256 secret to sign the bench's tokens with (default: $SWITCHBOARD_JWT_SECRET, else the development secret).")
     var jwtSecret: String?
@@ -95,7 +95,8 @@ struct BenchCommand: AsyncParsableCommand {
     /// The options for ``BenchRunner``, from the arguments and environment.
     func benchOptions() -> BenchOptions {
         var options = BenchOptions()
-        options.url = url
+        if let first = url.first { options.url = first }
+        options.otherURLs = Array(url.dropFirst())
         options.jwtSecret = jwtSecret ?? EnvironmentDefault.string(TokenCommand.secretEnvironmentVariable) ?? TokenMinter.developmentSecret
         options.subscribers = subscribers
         options.events = events

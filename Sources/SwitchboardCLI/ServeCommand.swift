@@ -60,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Redis URL, redis://[user:password@]host:port/db: rooms' positions, history, delivery, presence, the per-user connection limit and message ids are shared by every node on it (env SWITCHBOARD_REDIS_URL). Without it, everything stays in this process.")
     var redis: String?
 
+    @Option(name: .customLong("redis-node-ttl"), help: "With --redis: how long this node's presence entries and connection-limit slots stay in Redis after its last refresh (it refreshes them every third of this), so that a node that dies without cleaning up (kill -9) is forgotten within it; at least 1s (env SWITCHBOARD_REDIS_NODE_TTL).")
+    var redisNodeTTL: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_REDIS_NODE_TTL", "30s")
+
     func validate() throws {
         guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
         guard historySize >= 0 else { throw ValidationError("--history-size must be 0 or more") }
@@ -67,6 +70,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxReplay >= 0 else { throw ValidationError("--max-replay must be 0 or more") }
         guard historyTTL.duration > .zero else { throw ValidationError("--history-ttl must be positive") }
         guard idempotencyWindow.duration > .zero else { throw ValidationError("--idempotency-window must be positive") }
+        // Shorter, and the refreshes (every third of it) would load Redis, and a small clock
+        // difference between nodes would expire a live node's entries.
+        guard redisNodeTTL.duration >= .seconds(1) else { throw ValidationError("--redis-node-ttl must be at least 1s") }
         if let url = redisURL {
             do {
                 _ = try RedisConfiguration(url: url)
@@ -122,11 +128,14 @@ struct ServeCommand: AsyncParsableCommand {
             // connection did not come back (a wedged subscription delivers nothing).
             readiness = { redisBroker.notReadyReason }
             broker = redisBroker
-            let presence = RedisPresenceStore(client: redisBroker.client, logger: logger)
-            let slots = RedisConnectionSlotStore(client: redisBroker.client, logger: logger)
+            let presence = RedisPresenceStore(client: redisBroker.client, entryTTL: redisNodeTTL.duration, logger: logger)
+            let slots = RedisConnectionSlotStore(client: redisBroker.client, slotTTL: redisNodeTTL.duration, logger: logger)
             presenceStore = presence
             connectionSlots = slots
             idempotency = RedisIdempotencyStore(client: redisBroker.client, window: configuration.idempotencyWindow, logger: logger)
+            // Services shut down in reverse order, each once the one after it has returned (the
+            // HTTP server, added last by Hummingbird, first): the slot store gives this node's
+            // slots back while the broker's command pool is still open.
             services = [broker, presence, slots]
         } else {
             broker = InMemoryBroker(configuration: configuration.history)

@@ -301,6 +301,65 @@ struct BenchToolTests {
         #expect(throws: (any Error).self) { try BenchCommand.parse(["fanout", "--url", url]) }
     }
 
+    @Test("--url is repeatable: the first is the url, the others the nodes connections are spread over; each must be loopback")
+    func repeatedURLs() throws {
+        let one = try BenchCommand.parse(["fanout"]).benchOptions()
+        #expect(one.url == "ws://127.0.0.1:8080/ws" && one.otherURLs.isEmpty)
+        let two = try BenchCommand.parse(["fanout", "--url", "ws://127.0.0.1:9001/ws", "--url", "ws://localhost:9002/ws"]).benchOptions()
+        #expect(two.urls == ["ws://127.0.0.1:9001/ws", "ws://localhost:9002/ws"])
+        #expect(throws: (any Error).self) {
+            try BenchCommand.parse(["fanout", "--url", "ws://127.0.0.1:9001/ws", "--url", "ws://10.0.0.1:9002/ws"])
+        }
+    }
+
+    @Test("fanout over two nodes on one Redis (--url twice): subscribers are spread over both, and every message reaches every one", RedisServer.availability)
+    func fanoutOverTwoNodes() async throws {
+        let redis = try await RedisServer.start()
+        let prefix = "t\(UUID().uuidString.prefix(8)):"
+        do {
+            try await RedisBrokerTests.withBroker(on: redis, prefix: prefix) { brokerA in
+                try await RedisBrokerTests.withBroker(on: redis, prefix: prefix) { brokerB in
+                    // Each node's log says which bench users connected there.
+                    let logA = CapturedLogs()
+                    let logB = CapturedLogs()
+                    try await TestServers.with(configuration: RedisBrokerTests.quiet, broker: brokerA, logger: logA.logger) { a in
+                        try await TestServers.with(configuration: RedisBrokerTests.quiet, broker: brokerB, logger: logB.logger) { b in
+                            var options = Self.options(port: a.port)
+                            options.otherURLs = ["ws://127.0.0.1:\(b.port)/ws"]
+                            options.subscribers = 20
+                            options.rate = 20
+                            options.duration = .seconds(1)
+                            let report = try await BenchRunner.run(.fanout, options: options)
+                            guard case .fanout(let result) = report.result else {
+                                Issue.record("expected a fanout result, got \(report.result)")
+                                return
+                            }
+                            #expect(result.connect.connected == 21 && result.connect.failed == 0)
+                            #expect(result.step.sent > 0)
+                            #expect(result.step.delivered == result.step.expected && result.step.expected == result.step.sent * 20)
+                            #expect(result.step.errors == 0)
+                            let onA = Self.connectedUsers(logA)
+                            let onB = Self.connectedUsers(logB)
+                            #expect(onA.count >= 10 && onB.count >= 10 && onA.isDisjoint(with: onB), "A: \(onA.sorted()), B: \(onB.sorted())")
+                            #expect(report.url == "ws://127.0.0.1:\(a.port)/ws ws://127.0.0.1:\(b.port)/ws")
+                        }
+                    }
+                }
+            }
+        } catch {
+            await redis.stop()
+            throw error
+        }
+        await redis.stop()
+    }
+
+    /// The users of a server's "connected" log lines.
+    static func connectedUsers(_ log: CapturedLogs) -> Set<String> {
+        Set(log.lines.filter { $0.hasPrefix("info connected ") }.compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("user=") }.map { String($0.dropFirst("user=".count)) }
+        })
+    }
+
     @Test("loopback URLs are accepted; TLS and other schemes are not")
     func parsesLoopbackURLs() throws {
         let plain = try BenchTarget(url: "ws://127.0.0.1:8080/ws")

@@ -97,6 +97,9 @@ public final class RedisBroker: Broker, Service {
         /// Set while the room catches up after the pub/sub connection was back: live events
         /// wait here, in order.
         var held: [(position: EventID?, event: BrokerEvent)]?
+        /// Counts the room's catch-ups, so that a retry of one that was given up (the room was
+        /// unsubscribed meanwhile) does not act on a later one.
+        var catchUps: UInt64 = 0
     }
 
     /// - Parameters:
@@ -554,11 +557,41 @@ public final class RedisBroker: Broker, Service {
     }
 
     /// On the pub/sub loop: reads what `room` has after `position` from history; live events are
-    /// held meanwhile (`held` is set by the caller).
-    private func startCatchUp(_ room: String, after position: EventID) {
+    /// held meanwhile (`held` is set by the caller). A read Redis does not answer is tried again
+    /// until `deadline` (by default `checks.catchUpPatience` from now).
+    private func startCatchUp(_ room: String, after position: EventID, deadline: ContinuousClock.Instant? = nil, attempt: Int = 0) {
+        guard var state = rooms.value[room] else { return }
+        let deadline = deadline ?? ContinuousClock.now + checks.catchUpPatience
+        if attempt == 0 { state.catchUps &+= 1 }
+        rooms.value[room] = state
+        let catchUp = state.catchUps
         let promise = roomsLoop.makePromise(of: Recovery.self)
-        promise.futureResult.whenComplete { result in self.caughtUp(room, after: position, result) }
+        promise.futureResult.whenComplete { result in
+            self.caughtUp(room, after: position, result, catchUp: catchUp, deadline: deadline, attempt: attempt)
+        }
         recover(room, after: position, limit: max(history.maxEventsPerRoom, 1), on: roomsLoop).cascade(to: promise)
+    }
+
+    /// After a catch-up's read failed: waits for the command pool (or, when it is open, a short
+    /// backoff), then, on the pub/sub loop, reads again if the room still waits for that catch-up.
+    private func retryCatchUp(_ room: String, after position: EventID, catchUp: UInt64, deadline: ContinuousClock.Instant, attempt: Int) {
+        let client = self.client
+        let loop = roomsLoop
+        // 50 ms doubling to 1 s: a read that failed on an open pool (a timeout, a connection
+        // closed under it) is not tried again at once.
+        let backoff = min(Duration.milliseconds(50 << min(attempt, 5)), .seconds(1))
+        Task {
+            let remaining = deadline - ContinuousClock.now
+            if client.isConnected {
+                try? await Task.sleep(for: min(backoff, max(remaining, .zero)))
+            } else {
+                try? await client.waitUntilConnected(timeout: max(remaining, .zero))
+            }
+            loop.execute {
+                guard let state = self.rooms.value[room], state.held != nil, state.catchUps == catchUp else { return }
+                self.startCatchUp(room, after: position, deadline: deadline, attempt: attempt + 1)
+            }
+        }
     }
 
     /// After the pub/sub connection was back (it re-subscribed every channel): for each room,
@@ -664,8 +697,20 @@ public final class RedisBroker: Broker, Service {
         return behind
     }
 
-    private func caughtUp(_ room: String, after last: EventID, _ result: Result<Recovery, any Error>) {
-        guard var state = rooms.value[room], let held = state.held else { return }
+    private func caughtUp(
+        _ room: String, after last: EventID, _ result: Result<Recovery, any Error>, catchUp: UInt64, deadline: ContinuousClock.Instant, attempt: Int
+    ) {
+        guard var state = rooms.value[room], let held = state.held, state.catchUps == catchUp else { return }
+        if case .failure(let error) = result, ContinuousClock.now < deadline {
+            // Redis did not answer, which is not history having lost the events: typically the
+            // command pool is still reconnecting while the pub/sub connection is back (Redis
+            // restarted). Live events stay held; the room's members stay connected.
+            if attempt == 0 {
+                logger.info("catch-up from history failed; trying again", metadata: ["room": "\(room)", "error": "\(error)"])
+            }
+            retryCatchUp(room, after: last, catchUp: catchUp, deadline: deadline, attempt: attempt)
+            return
+        }
         state.held = nil
         let subscriber = self.subscriber
         switch result {

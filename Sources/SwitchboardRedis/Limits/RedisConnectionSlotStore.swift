@@ -25,6 +25,9 @@ public final class RedisConnectionSlotStore: ConnectionSlotStore, Service {
     private let nextToken = ManagedAtomic<UInt64>(0)
     /// The slots this node holds, per user, for the refresh.
     private let held = NIOLockedValueBox<[String: Set<UInt64>]>([:])
+    /// Slots given back whose removal Redis has not confirmed yet, per user: the shutdown
+    /// (``run()`` ending) removes them again.
+    private let releasing = NIOLockedValueBox<[String: Set<UInt64>]>([:])
     private let logger: Logger
 
     public init<C: Clock & Sendable>(
@@ -87,10 +90,15 @@ public final class RedisConnectionSlotStore: ConnectionSlotStore, Service {
             held[slot.user]?.remove(slot.token)
             if held[slot.user]?.isEmpty == true { held.removeValue(forKey: slot.user) }
         }
+        releasing.withLockedValue { _ = $0[slot.user, default: []].insert(slot.token) }
         let command = RESPCommand("ZREM", key(slot.user), member(slot.token))
         Task {
             do {
                 _ = try await client.send(command, affinity: slot.user)
+                releasing.withLockedValue { releasing in
+                    releasing[slot.user]?.remove(slot.token)
+                    if releasing[slot.user]?.isEmpty == true { releasing.removeValue(forKey: slot.user) }
+                }
             } catch {
                 // Not given back now: the slot expires once this node stops refreshing it.
                 logger.warning("connection slot not released", metadata: ["user": "\(slot.user)", "error": "\(error)"])
@@ -132,9 +140,40 @@ public final class RedisConnectionSlotStore: ConnectionSlotStore, Service {
     }
 
     /// Refreshes this node's slots every third of `slotTTL` until a graceful shutdown or
-    /// cancellation. A refresh that fails is logged and tried again at the next turn.
+    /// cancellation. A refresh that fails is logged and tried again at the next turn. Then it
+    /// gives back every slot the node still holds or is giving back (``releaseAll()``): run it in
+    /// a service group after the command pool's owner (as `serve` does: services shut down in
+    /// reverse order), so the pool is still open then, and the users of a node that is shut down
+    /// (a rolling restart) can connect again on the others at once instead of after `slotTTL`.
     public func run() async throws {
         await time.everyTurn(of: slotTTL / 3, logger: logger, failure: "connection slot refresh failed") { try await self.refresh() }
+        await releaseAll()
+    }
+
+    /// Removes from Redis every slot this node holds or has given back without a confirmation
+    /// (one `ZREM` per user, concurrently), and forgets them: for a node that stops serving.
+    /// Failures are logged: those slots expire within `slotTTL`.
+    public func releaseAll() async {
+        let held = self.held.withLockedValue { held in
+            defer { held = [:] }
+            return held
+        }
+        let slots = releasing.withLockedValue { releasing in
+            defer { releasing = [:] }
+            return held.merging(releasing) { $0.union($1) }
+        }
+        guard !slots.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for (user, tokens) in slots {
+                group.addTask {
+                    do {
+                        _ = try await self.client.send(RESPCommand("ZREM", arguments: [self.key(user)] + tokens.map { self.member($0) }), affinity: user)
+                    } catch {
+                        self.logger.warning("connection slots not given back at shutdown", metadata: ["user": "\(user)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -11,18 +11,20 @@ import Testing
 @Suite("RedisBroker: nodes on one Redis", RedisServer.availability)
 struct RedisBrokerTests {
     /// A broker on `redis` with keys of its own (tests share the server), running until `body`
-    /// returns; its pub/sub connection goes to `pubsub` (a proxy) when given.
+    /// returns; its pub/sub connection goes to `pubsub` (a proxy) when given, its command pool to
+    /// `pool`.
     static func withBroker<T: Sendable>(
         on redis: RedisServer,
         prefix: String,
         history: HistoryConfiguration = .init(),
         checks: RedisDeliveryChecks = .init(),
         pubsub: RedisConfiguration? = nil,
+        pool: RedisConfiguration? = nil,
         clock: TestClock = TestClock(),
         _ body: @Sendable (RedisBroker) async throws -> T
     ) async throws -> T {
         let broker = try RedisBroker(
-            configuration: redis.configuration, pubsubConfiguration: pubsub ?? redis.configuration, history: history, keyPrefix: prefix,
+            configuration: pool ?? redis.configuration, pubsubConfiguration: pubsub ?? redis.configuration, history: history, keyPrefix: prefix,
             checks: checks, clock: clock)
         let running = Task { try await broker.run() }
         do {
@@ -40,12 +42,13 @@ struct RedisBrokerTests {
 
     /// Two servers, each with its own broker on `redis` (by default a private redis-server: the
     /// client's tests kill the connections of the shared one), sharing a key prefix. Node A's
-    /// pub/sub connection goes to `pubsubA` (a proxy) when given.
+    /// pub/sub connection goes to `pubsubA` (a proxy) when given, its command pool to `poolA`.
     static func withTwoNodes(
         on redis: RedisServer? = nil,
         history: HistoryConfiguration = .init(),
         checks: RedisDeliveryChecks = .init(),
         pubsubA: RedisConfiguration? = nil,
+        poolA: RedisConfiguration? = nil,
         clock: TestClock = TestClock(),
         configuration: SwitchboardConfiguration = Self.quiet,
         snapshot: RoomSnapshot = .none,
@@ -55,7 +58,7 @@ struct RedisBrokerTests {
         if let redis { server = redis } else { server = try await RedisServer.start() }
         let prefix = "t\(UUID().uuidString.prefix(8)):"
         do {
-            try await withBroker(on: server, prefix: prefix, history: history, checks: checks, pubsub: pubsubA, clock: clock) { brokerA in
+            try await withBroker(on: server, prefix: prefix, history: history, checks: checks, pubsub: pubsubA, pool: poolA, clock: clock) { brokerA in
                 try await withBroker(on: server, prefix: prefix, history: history, checks: checks, clock: clock) { brokerB in
                     try await TestServers.with(configuration: configuration, broker: brokerA, snapshot: snapshot) { a in
                         try await TestServers.with(configuration: configuration, broker: brokerB, snapshot: snapshot) { b in
@@ -234,6 +237,75 @@ struct RedisBrokerTests {
             ResumeTests.expectConsecutive(rest, after: first)
             #expect(start.offset == 0)
             for client in [alice, bob] { await client.close() }
+        }
+    }
+
+    /// Two nodes; node A's command pool goes through a proxy. Node A's pool loses Redis, then its
+    /// pub/sub connection drops and comes back (directly) while the pool is still down, so its
+    /// catch-up cannot read history; bob (node B) publishes meanwhile. `body` gets alice (node A,
+    /// in "lobby", has received event "1"), bob, event "1"'s position, and a closure that brings
+    /// node A's pool back.
+    static func withPubSubBackBeforeThePool(
+        checks: RedisDeliveryChecks,
+        _ body: @Sendable (TestWebSocketClient, TestWebSocketClient, EventID, @Sendable () -> Void) async throws -> Void
+    ) async throws {
+        let redis = try await RedisServer.start()
+        let proxy = try await ChaosProxy.start(upstreamPort: redis.port, reset: false)
+        var pool = redis.configuration
+        pool.port = proxy.port
+        let admin = try await RedisConnection.connect(configuration: redis.configuration)
+        do {
+            try await Self.withTwoNodes(on: redis, checks: checks, poolA: pool) { a, b, brokerA, brokerB in
+                let alice = try await a.open("alice")
+                _ = try await ResumeTests.joinPosition(alice, "lobby")
+                let bob = try await b.open("bob")
+                _ = try await ResumeTests.joinPosition(bob, "lobby")
+                let first = try await ResumeTests.send(bob, "lobby", "1")
+                _ = try await Resume.events(alice, room: "lobby", through: first)
+                // Node A's command pool loses Redis: its connections are killed, new ones lead nowhere.
+                proxy.retarget(upstreamPort: try RedisServer.freePort())
+                _ = try await admin.send("CLIENT", "KILL", "TYPE", "normal")
+                try await waitUntil("node A's pool is down") { !brokerA.client.isConnected }
+                try await waitUntil("node B's pool is back") { brokerB.client.openConnectionCount == brokerB.client.configuration.poolSize }
+                // Node A's pub/sub connection drops and comes back: its catch-up finds no pool.
+                let reconnects = brokerA.pubsub.reconnectCount
+                _ = try await admin.send("CLIENT", "KILL", "TYPE", "pubsub")
+                _ = try await ResumeTests.send(bob, "lobby", "2")
+                try await waitUntil("node A's pub/sub connection is back", timeout: .seconds(10)) {
+                    brokerA.pubsub.reconnectCount > reconnects && brokerA.pubsub.isConnected
+                }
+                try await body(alice, bob, first) { proxy.retarget(upstreamPort: redis.port) }
+                for client in [alice, bob] { await client.close() }
+            }
+        } catch {
+            await admin.close()
+            await proxy.stop()
+            await redis.stop()
+            throw error
+        }
+        await admin.close()
+        await proxy.stop()
+        await redis.stop()
+    }
+
+    @Test("the pub/sub connection back before the command pool (as after Redis restarts): the catch-up waits for the pool rather than disconnecting the room's members, then delivers what was missed, in order, once")
+    func catchUpWaitsForThePool() async throws {
+        try await Self.withPubSubBackBeforeThePool(checks: RedisDeliveryChecks()) { alice, bob, first, bringPoolBack in
+            // The pool comes back: alice gets what she missed and what came after, and stays connected.
+            bringPoolBack()
+            let third = try await ResumeTests.send(bob, "lobby", "3")
+            let rest = try await Resume.events(alice, room: "lobby", through: third, timeout: .seconds(15))
+            #expect(Self.contents(rest) == ["2", "3"])
+            ResumeTests.expectConsecutive(rest, after: first)
+        }
+    }
+
+    @Test("a catch-up that cannot read history within catchUpPatience closes the room's members with 1013: they resume, never a silent gap")
+    func catchUpGivesUpAfterItsPatience() async throws {
+        try await Self.withPubSubBackBeforeThePool(checks: RedisDeliveryChecks(catchUpPatience: .zero)) { alice, _, _, bringPoolBack in
+            let close = try await alice.expectClose(timeout: .seconds(10))
+            #expect(close.code == 1013, "\(close)")
+            bringPoolBack()
         }
     }
 }

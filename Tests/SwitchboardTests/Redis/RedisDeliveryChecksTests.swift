@@ -211,7 +211,7 @@ struct RedisDeliveryChecksTests {
         }
     }
 
-    @Test("delivery checks with an interval or a timeout that is not positive are refused")
+    @Test("delivery checks with an interval or a timeout that is not positive, or a negative catch-up patience, are refused")
     func invalidChecks() async throws {
         let redis = RedisConfiguration(port: 1)
         #expect(throws: RedisError.self) {
@@ -219,6 +219,9 @@ struct RedisDeliveryChecksTests {
         }
         #expect(throws: RedisError.self) {
             _ = try RedisBroker(configuration: redis, checks: RedisDeliveryChecks(auditInterval: .seconds(-1)), clock: TestClock())
+        }
+        #expect(throws: RedisError.self) {
+            _ = try RedisBroker(configuration: redis, checks: RedisDeliveryChecks(catchUpPatience: .seconds(-1)), clock: TestClock())
         }
     }
 }

@@ -136,6 +136,28 @@ struct RedisStoresTests {
         }
     }
 
+    @Test("a node whose slot store stops (a shutdown) gives back every slot it held or was giving back: its users connect on the other nodes at once, not after the slot TTL")
+    func shutdownGivesSlotsBack() async throws {
+        try await Self.withRedis { client, prefix in
+            let clock = TestClock()
+            let a = RedisConnectionSlotStore(client: client, keyPrefix: prefix, slotTTL: .seconds(30), clock: clock)
+            let b = RedisConnectionSlotStore(client: client, keyPrefix: prefix, slotTTL: .seconds(30), clock: clock)
+            _ = try #require(try await a.acquire("alice", limit: 3))
+            let second = try #require(try await a.acquire("alice", limit: 3))
+            _ = try #require(try await a.acquire("bob", limit: 3))
+            #expect(try await b.count(of: "alice") == 2)
+            // One connection ends as the node stops: its slot's removal may still be on its way.
+            a.release(second)
+            let running = Task { try await a.run() }
+            running.cancel()
+            try await withTimeout(.seconds(10), "the slot store's run() to return") { try await running.value }
+            // Nothing expired (the clock did not move): the slots were removed.
+            #expect(try await b.count(of: "alice") == 0)
+            #expect(try await b.count(of: "bob") == 0)
+            #expect(try await b.acquire("alice", limit: 1) != nil)
+        }
+    }
+
     @Test("a message id claimed on one node: a retry on another waits for its reply, gets it byte for byte, and a different message with it is a conflict")
     func idempotencyAcrossNodes() async throws {
         try await Self.withRedis { client, prefix in

@@ -104,4 +104,12 @@ struct ServeWithRedisTests {
         let parsed = try ServeCommand.parse(["--redis", "redis://:secret@127.0.0.1:6390/2"])
         #expect(parsed.redis == "redis://:secret@127.0.0.1:6390/2")
     }
+
+    @Test("--redis-node-ttl sets how long a dead node's presence and slots stay: 30s by default, at least 1s")
+    func nodeTTL() throws {
+        #expect(try ServeCommand.parse([]).redisNodeTTL.duration == .seconds(30))
+        #expect(try ServeCommand.parse(["--redis-node-ttl", "3s"]).redisNodeTTL.duration == .seconds(3))
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--redis-node-ttl", "500ms"]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--redis-node-ttl", "soon"]) }
+    }
 }

@@ -38,15 +38,21 @@ final class CLIProcess: @unchecked Sendable {
     }
 
     /// Starts `switchboard arguments…`; with `input`, the test writes its standard input
-    /// (``write(line:)``, ``closeInput()``), else it reads nothing.
-    init(_ arguments: [String], environment: [String: String] = [:], input: Bool = false) throws {
+    /// (``write(line:)``, ``closeInput()``), else it reads nothing. Its standard error (the log)
+    /// goes to the file `standardError` (created or truncated) when given, else nowhere.
+    init(_ arguments: [String], environment: [String: String] = [:], input: Bool = false, standardError: URL? = nil) throws {
         self.input = input ? Pipe() : nil
         process.executableURL = try Self.executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
+        if let standardError {
+            _ = FileManager.default.createFile(atPath: standardError.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: standardError)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         if let input = self.input { process.standardInput = input } else { process.standardInput = FileHandle.nullDevice }
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
@@ -101,6 +107,15 @@ final class CLIProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             _ = Self.waitForExit(process, within: .seconds(5))
         }
+    }
+
+    /// SIGKILL at once, as `kill -9` (a crashed node: nothing is cleaned up, its sockets are
+    /// closed by the kernel); waits (bounded) for the exit. Returns whether it exited.
+    @discardableResult
+    func kill9() -> Bool {
+        guard process.isRunning else { return true }
+        kill(process.processIdentifier, SIGKILL)
+        return Self.waitForExit(process, within: .seconds(5))
     }
 
     /// Polls until `process` has exited; `false` if it is still running after `timeout`.

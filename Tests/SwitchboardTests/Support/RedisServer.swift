@@ -184,6 +184,31 @@ final class RedisServer: @unchecked Sendable {
         }
     }
 
+    /// Stops the server as `SHUTDOWN SAVE` does: everything it ran is saved in its directory
+    /// (`dump.rdb`, which `restart()` loads), then it exits. Waits (bounded) until it no longer
+    /// accepts connections, which it does only once the save is done; then `stop()` reaps it.
+    /// (`isRunning` cannot tell by itself: Foundation learns of the exit through a descriptor the
+    /// watcher shell holds too, so a server that exits on its own looks alive until `stop()`.)
+    func shutdownSaving() async throws {
+        var configuration = self.configuration
+        configuration.connectTimeout = .milliseconds(500)
+        configuration.commandTimeout = .seconds(10)
+        let connection = try await RedisConnection.connect(configuration: configuration)
+        // The server exits without answering: the connection just closes.
+        var reply = "no reply"
+        do { reply = "\(try await connection.send("SHUTDOWN", "SAVE"))" } catch { reply = "\(error)" }
+        await connection.close()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while let probe = try? await RedisConnection.connect(configuration: configuration) {
+            await probe.close()
+            guard ContinuousClock.now < deadline else {
+                throw RedisTestError.timeout("redis-server on port \(port) still accepts connections after SHUTDOWN SAVE (\(reply))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await stop()
+    }
+
     /// The servers' directories, removed at exit.
     private static let directories: NIOLockedValueBox<Set<String>> = {
         atexit { RedisServer.removeDirectories() }
