@@ -37,6 +37,9 @@ public struct BenchOptions: Sendable {
     public var otherURLs: [String] = []
     /// `url` and `otherURLs`, in that order.
     public var urls: [String] { [url] + otherURLs }
+    /// fanout/sweep/resume: the node the publisher connects to; `nil`: round-robin like every
+    /// other connection. With `url` naming another node of one Redis, every delivery crosses nodes.
+    public var publisherURL: String?
     /// The HS256 secret the bench signs its tokens with (at least 32 bytes).
     public var jwtSecret: String = TokenMinter.developmentSecret
     /// fanout/sweep/resume: subscribers in the room.
@@ -107,7 +110,7 @@ public struct BenchOptions: Sendable {
 
     /// The checks that need no network: ranges of counts and rates, and a loopback URL.
     public func validate(for scenario: BenchScenario) throws {
-        for url in urls { _ = try BenchTarget(url: url) }
+        for url in urls + [publisherURL].compactMap({ $0 }) { _ = try BenchTarget(url: url) }
         func require(_ condition: Bool, _ message: String) throws {
             if !condition { throw BenchError.invalidOption(message) }
         }

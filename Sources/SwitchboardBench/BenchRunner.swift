@@ -19,6 +19,7 @@ public enum BenchRunner {
     public static func run(_ scenario: BenchScenario, options: BenchOptions) async throws -> BenchReport {
         try options.validate(for: scenario)
         let targets = try options.urls.map { try BenchTarget(url: $0) }
+        let publisherTarget = try options.publisherURL.map { try BenchTarget(url: $0) }
         ProcessStats.raiseOpenFileLimit()
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let threads = options.threads ?? max(1, min(System.coreCount, ProcessStats.allowedCPUCount() ?? System.coreCount))
@@ -27,7 +28,8 @@ public enum BenchRunner {
         do {
             let stats = try await EventLoopStats.make(for: group)
             let context = BenchContext(
-                options: options, targets: targets, group: group, stats: stats, loopThreads: await stats.threadIDs())
+                options: options, targets: targets, publisherTarget: publisherTarget, group: group, stats: stats,
+                loopThreads: await stats.threadIDs())
             switch scenario {
             case .fanout: result = .fanout(try await ScenarioFanout.run(context))
             case .sweep: result = .sweep(try await ScenarioSweep.run(context))
@@ -44,7 +46,7 @@ public enum BenchRunner {
         }
         try? await group.shutdownGracefully()
         return BenchReport(
-            scenario: scenario, url: options.urls.joined(separator: " "), startedAt: startedAt, generatorThreads: threads,
+            scenario: scenario, url: (options.urls + [options.publisherURL].compactMap { $0 }).joined(separator: " "), startedAt: startedAt, generatorThreads: threads,
             serverPid: options.serverPID, result: result)
     }
 }

@@ -9,15 +9,21 @@ struct BenchContext: Sendable {
     let options: BenchOptions
     /// The server's nodes (at least one): connection `index` goes to `targets[index % count]`.
     let targets: [BenchTarget]
+    /// The publisher's node, when ``BenchOptions/publisherURL`` names one.
+    let publisherTarget: BenchTarget?
     let group: MultiThreadedEventLoopGroup
     let stats: EventLoopStats
     let loopThreads: [Int32]
     private let minter: TokenMinter
 
-    init(options: BenchOptions, targets: [BenchTarget], group: MultiThreadedEventLoopGroup, stats: EventLoopStats, loopThreads: [Int32]) {
+    init(
+        options: BenchOptions, targets: [BenchTarget], publisherTarget: BenchTarget? = nil, group: MultiThreadedEventLoopGroup,
+        stats: EventLoopStats, loopThreads: [Int32]
+    ) {
         precondition(!targets.isEmpty, "a bench needs a target")
         self.options = options
         self.targets = targets
+        self.publisherTarget = publisherTarget
         self.group = group
         self.stats = stats
         self.loopThreads = loopThreads
@@ -32,6 +38,12 @@ struct BenchContext: Sendable {
     /// A token for user `bench-<index>`.
     func token(index: Int) async throws -> String {
         try await minter.mint(subject: "bench-\(index)", ttl: options.tokenTTL)
+    }
+
+    /// The context the publisher connects through: its own node when one was named.
+    var forPublisher: BenchContext {
+        guard let publisherTarget else { return self }
+        return BenchContext(options: options, targets: [publisherTarget], group: group, stats: stats, loopThreads: loopThreads)
     }
 
     /// The node user `index` connects to: round-robin over the targets.

@@ -68,7 +68,7 @@ struct FanoutRoom: Sendable {
         guard !phaseResult.connections.isEmpty else {
             throw BenchError.setupFailed("no subscriber could connect and join: \(phaseResult.firstError ?? "unknown error")")
         }
-        let publisherPhase = await context.connectAndJoin(count: 1, firstIndex: options.subscribers, phase: "\(phase): connecting the publisher") { _ in room }
+        let publisherPhase = await context.forPublisher.connectAndJoin(count: 1, firstIndex: options.subscribers, phase: "\(phase): connecting the publisher") { _ in room }
         guard let publisher = publisherPhase.connections.first else {
             await BenchConnection.closeAll(phaseResult.connections)
             throw BenchError.setupFailed("the publisher could not connect and join: \(publisherPhase.firstError ?? "unknown error")")

@@ -112,7 +112,7 @@ enum ScenarioResume {
         guard !subscribers.isEmpty else {
             throw BenchError.setupFailed("no subscriber could connect and join: \(subscriberPhase.firstError ?? "unknown error")")
         }
-        let publisherPhase = await context.connectAndJoin(count: 1, firstIndex: options.subscribers, phase: "resume: connecting the publisher") { _ in room }
+        let publisherPhase = await context.forPublisher.connectAndJoin(count: 1, firstIndex: options.subscribers, phase: "resume: connecting the publisher") { _ in room }
         guard let publisher = publisherPhase.connections.first else {
             await BenchConnection.closeAll(subscribers)
             throw BenchError.setupFailed("the publisher could not connect and join: \(publisherPhase.firstError ?? "unknown error")")

@@ -41,6 +41,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Server WebSocket URL; only 127.0.0.1, localhost or ::1 (default ws://127.0.0.1:8080/ws). Repeatable, for the nodes of one server on one Redis: connections are spread over them round-robin by user, so that a room's subscribers are on every node.")
     var url: [String] = []
 
+    @Option(help: "fanout/sweep/resume: the node the publisher connects to (default: round-robin like the rest); with --url naming another node of one Redis, every delivery crosses nodes.")
+    var publisherURL: String?
+
     @Option(help: "HS256 secret to sign the bench's tokens with (default: $SWITCHBOARD_JWT_SECRET, else the development secret).")
     var jwtSecret: String?
 
@@ -97,6 +100,7 @@ struct BenchCommand: AsyncParsableCommand {
         var options = BenchOptions()
         if let first = url.first { options.url = first }
         options.otherURLs = Array(url.dropFirst())
+        options.publisherURL = publisherURL
         options.jwtSecret = jwtSecret ?? EnvironmentDefault.string(TokenCommand.secretEnvironmentVariable) ?? TokenMinter.developmentSecret
         options.subscribers = subscribers
         options.events = events

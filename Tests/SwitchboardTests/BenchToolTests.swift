@@ -307,6 +307,11 @@ struct BenchToolTests {
         #expect(one.url == "ws://127.0.0.1:8080/ws" && one.otherURLs.isEmpty)
         let two = try BenchCommand.parse(["fanout", "--url", "ws://127.0.0.1:9001/ws", "--url", "ws://localhost:9002/ws"]).benchOptions()
         #expect(two.urls == ["ws://127.0.0.1:9001/ws", "ws://localhost:9002/ws"])
+        let publisherElsewhere = try BenchCommand.parse(["fanout", "--url", "ws://127.0.0.1:9001/ws", "--publisher-url", "ws://127.0.0.1:9002/ws"]).benchOptions()
+        #expect(publisherElsewhere.publisherURL == "ws://127.0.0.1:9002/ws" && publisherElsewhere.otherURLs.isEmpty)
+        #expect(throws: (any Error).self) {
+            try BenchCommand.parse(["fanout", "--publisher-url", "ws://10.0.0.1:9002/ws"]).benchOptions().validate(for: .fanout)
+        }
         #expect(throws: (any Error).self) {
             try BenchCommand.parse(["fanout", "--url", "ws://127.0.0.1:9001/ws", "--url", "ws://10.0.0.1:9002/ws"])
         }
@@ -342,6 +347,23 @@ struct BenchToolTests {
                             let onB = Self.connectedUsers(logB)
                             #expect(onA.count >= 10 && onB.count >= 10 && onA.isDisjoint(with: onB), "A: \(onA.sorted()), B: \(onB.sorted())")
                             #expect(report.url == "ws://127.0.0.1:\(a.port)/ws ws://127.0.0.1:\(b.port)/ws")
+
+                            // --publisher-url: every subscriber on node B, the publisher on node A, so every
+                            // delivery crosses nodes through Redis.
+                            let (beforeA, beforeB) = (logA.lines.count, logB.lines.count)
+                            var crossing = Self.options(port: b.port)
+                            crossing.publisherURL = "ws://127.0.0.1:\(a.port)/ws"
+                            crossing.subscribers = 20
+                            crossing.rate = 20
+                            crossing.duration = .seconds(1)
+                            let crossed = try await BenchRunner.run(.fanout, options: crossing)
+                            guard case .fanout(let across) = crossed.result else {
+                                Issue.record("expected a fanout result, got \(crossed.result)")
+                                return
+                            }
+                            #expect(across.step.sent > 0 && across.step.delivered == across.step.sent * 20, "\(across.step)")
+                            #expect(Self.connectedUsers(logA, after: beforeA) == ["bench-20"])
+                            #expect(Self.connectedUsers(logB, after: beforeB) == Set((0..<20).map { "bench-\($0)" }))
                         }
                     }
                 }
@@ -353,9 +375,9 @@ struct BenchToolTests {
         await redis.stop()
     }
 
-    /// The users of a server's "connected" log lines.
-    static func connectedUsers(_ log: CapturedLogs) -> Set<String> {
-        Set(log.lines.filter { $0.hasPrefix("info connected ") }.compactMap { line in
+    /// The users of a server's "connected" log lines (from line `after` on).
+    static func connectedUsers(_ log: CapturedLogs, after: Int = 0) -> Set<String> {
+        Set(log.lines.dropFirst(after).filter { $0.hasPrefix("info connected ") }.compactMap { line in
             line.split(separator: " ").first { $0.hasPrefix("user=") }.map { String($0.dropFirst("user=".count)) }
         })
     }
