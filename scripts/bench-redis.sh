@@ -40,12 +40,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-node() { # port [--redis URL]; prints the pid
+node() { # port [--redis URL]; sets NODE_PID (not run in a subshell, so that `wait` can reap it)
     local port=$1; shift
     local db; db=$(mktemp -d)
     taskset -c 0 "$BIN" serve --host 127.0.0.1 --port "$port" --jwt-secret "$SECRET" --database "$db/db.sqlite" --log-level warning "$@" \
         >"$OUT/node-$port.log" 2>&1 &
-    echo $!
+    NODE_PID=$!
+    PIDS+=("$NODE_PID")
 }
 
 bench() { # name pid args...
@@ -58,15 +59,17 @@ run_setup() { # setup scenario round
     a=$(free_port); b=$(free_port)
     redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
     case $setup in
-        single) pa=$(node "$a"); PIDS+=("$pa"); wait_port "$a"; pb=$pa; b=$a ;;
-        redis) pa=$(node "$a" --redis "$REDIS_URL"); PIDS+=("$pa"); wait_port "$a"; pb=$pa; b=$a ;;
-        cross) pa=$(node "$a" --redis "$REDIS_URL"); pb=$(node "$b" --redis "$REDIS_URL"); PIDS+=("$pa" "$pb"); wait_port "$a"; wait_port "$b" ;;
+        single) node "$a"; pa=$NODE_PID; wait_port "$a"; pb=$pa; b=$a ;;
+        redis) node "$a" --redis "$REDIS_URL"; pa=$NODE_PID; wait_port "$a"; pb=$pa; b=$a ;;
+        cross) node "$a" --redis "$REDIS_URL"; pa=$NODE_PID; node "$b" --redis "$REDIS_URL"; pb=$NODE_PID; wait_port "$a"; wait_port "$b" ;;
     esac
     local args=(--url "ws://127.0.0.1:$b/ws" --publisher-url "ws://127.0.0.1:$a/ws")
     case $scenario in
         fanout) bench "$setup-fanout-$round" "$pb" fanout "${args[@]}" --subscribers 1000 --rate 41 --duration 8s ;;
         sweep) bench "$setup-sweep-$round" "$pb" sweep "${args[@]}" --subscribers 1000 --step 4s ;;
     esac
+    # The next setup starts only once these nodes are gone: one still closing its connections
+    # would take CPU 0 from it.
     kill "$pa" "$pb" 2>/dev/null || true
     wait "$pa" "$pb" 2>/dev/null || true
 }

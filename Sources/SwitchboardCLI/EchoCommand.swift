@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOPosix
 import Switchboard
 
 struct EchoCommand: AsyncParsableCommand {
@@ -17,8 +18,10 @@ struct EchoCommand: AsyncParsableCommand {
         let switchboard = SwitchboardServer.echo(configuration: configuration, logger: logger)
         let host = transport.host
         let path = configuration.path
-        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, threads: transport.threads, logger: logger) { port in
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: transport.threads)
+        try await StandaloneApplication.run(switchboard, host: host, port: transport.port, eventLoopGroup: eventLoopGroup, logger: logger) { port in
             Console.line("switchboard echo listening on ws://\(host):\(port)\(path)")
         }
+        try await eventLoopGroup.shutdownGracefully()
     }
 }

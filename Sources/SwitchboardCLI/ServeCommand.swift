@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOPosix
 import Switchboard
 import ServiceLifecycle
 import SwitchboardRedis
@@ -120,10 +121,15 @@ struct ServeCommand: AsyncParsableCommand {
         var presenceStore: (any PresenceStore)?
         var connectionSlots: (any ConnectionSlotStore)?
         var services: [any Service] = []
+        // One group for the HTTP server and the Redis connections: an event from Redis is handed
+        // to the rooms on a loop of the server's, not from a thread of another group.
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: transport.threads)
         if let redisURL {
             // Every node on this Redis shares positions, history, presence, the per-user
             // connection limit and the idempotency window, through the broker's command pool.
-            let redisBroker = try RedisBroker(configuration: try RedisConfiguration(url: redisURL), history: configuration.history, logger: logger)
+            let redisBroker = try RedisBroker(
+                configuration: try RedisConfiguration(url: redisURL), history: configuration.history, clock: ContinuousClock(), eventLoopGroup: eventLoopGroup,
+                logger: logger)
             // Not ready while Redis cannot be reached, or while the last probe of the pub/sub
             // connection did not come back (a wedged subscription delivers nothing).
             readiness = { redisBroker.notReadyReason }
@@ -159,7 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
         let host = transport.host
         let path = configuration.path
         try await StandaloneApplication.run(
-            switchboard, host: host, port: transport.port, threads: transport.threads, services: services, readiness: readiness, logger: logger
+            switchboard, host: host, port: transport.port, eventLoopGroup: eventLoopGroup, services: services, readiness: readiness, logger: logger
         ) { port in
             Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
             if let devToken {
@@ -167,5 +173,6 @@ struct ServeCommand: AsyncParsableCommand {
                 Console.line("  ws://\(host):\(port)\(path)?token=\(devToken)")
             }
         }
+        try await eventLoopGroup.shutdownGracefully()
     }
 }

@@ -8,7 +8,8 @@ import Switchboard
 import SwitchboardHummingbird
 
 /// The Hummingbird app of `serve` and `echo`: `/healthz` (the process is up), `/readyz` (it can
-/// serve: its dependencies are reachable) and the WebSocket endpoint on one port.
+/// serve: its dependencies are reachable) and the WebSocket endpoint on one port, on the caller's
+/// event loops (which it does not shut down).
 enum StandaloneApplication {
     /// Why the node cannot serve now (`nil`: ready), for `/readyz`.
     typealias Readiness = @Sendable () -> String?
@@ -17,13 +18,12 @@ enum StandaloneApplication {
         _ switchboard: SwitchboardServer,
         host: String,
         port: Int,
-        threads: Int,
+        eventLoopGroup: MultiThreadedEventLoopGroup,
         services: [any Service] = [],
         readiness: @escaping Readiness = { nil },
         logger: Logger,
         onStart: @escaping @Sendable (Int) -> Void
     ) async throws {
-        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
         router.get("/healthz") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
@@ -49,6 +49,5 @@ enum StandaloneApplication {
         )
         // On SIGTERM/SIGINT Hummingbird quiesces its channels: each socket closes with 1001.
         try await app.runService()
-        try await eventLoopGroup.shutdownGracefully()
     }
 }

@@ -642,7 +642,8 @@ public final class RedisBroker: Broker, Service {
             start += 512
         }
         guard await pubsubProbe.probe() else { throw RedisError.timeout }
-        return try await roomsLoop.submit { self.compare(positions) }.get()
+        let read = positions
+        return try await roomsLoop.submit { self.compare(read) }.get()
     }
 
     /// Where a room's delivery stands, when an audit can judge it: subscribed, no operation or
