@@ -249,41 +249,54 @@ struct RedisBrokerTests {
         checks: RedisDeliveryChecks,
         _ body: @Sendable (TestWebSocketClient, TestWebSocketClient, EventID, @Sendable () -> Void) async throws -> Void
     ) async throws {
+        try await Self.withRedisBehindProxy { redis, proxy, pool in
+            let admin = try await RedisConnection.connect(configuration: redis.configuration)
+            do {
+                try await Self.withTwoNodes(on: redis, checks: checks, poolA: pool) { a, b, brokerA, brokerB in
+                    let alice = try await a.open("alice")
+                    _ = try await ResumeTests.joinPosition(alice, "lobby")
+                    let bob = try await b.open("bob")
+                    _ = try await ResumeTests.joinPosition(bob, "lobby")
+                    let first = try await ResumeTests.send(bob, "lobby", "1")
+                    _ = try await Resume.events(alice, room: "lobby", through: first)
+                    // Node A's command pool loses Redis: its connections are killed, new ones lead nowhere.
+                    proxy.retarget(upstreamPort: try RedisServer.freePort())
+                    _ = try await admin.send("CLIENT", "KILL", "TYPE", "normal")
+                    try await waitUntil("node A's pool is down") { !brokerA.client.isConnected }
+                    try await waitUntil("node B's pool is back") { brokerB.client.openConnectionCount == brokerB.client.configuration.poolSize }
+                    // Node A's pub/sub connection drops and comes back: its catch-up finds no pool.
+                    let reconnects = brokerA.pubsub.reconnectCount
+                    _ = try await admin.send("CLIENT", "KILL", "TYPE", "pubsub")
+                    _ = try await ResumeTests.send(bob, "lobby", "2")
+                    try await waitUntil("node A's pub/sub connection is back", timeout: .seconds(10)) {
+                        brokerA.pubsub.reconnectCount > reconnects && brokerA.pubsub.isConnected
+                    }
+                    try await body(alice, bob, first) { proxy.retarget(upstreamPort: redis.port) }
+                    for client in [alice, bob] { await client.close() }
+                }
+            } catch {
+                await admin.close()
+                throw error
+            }
+            await admin.close()
+        }
+    }
+
+    /// A private redis-server with a ``ChaosProxy`` in front of it: `body` gets the server, the
+    /// proxy, and the server's configuration through the proxy (for the node whose connections the
+    /// test cuts or wedges). Both are stopped afterwards, whether `body` throws or not.
+    static func withRedisBehindProxy(_ body: (RedisServer, ChaosProxy, RedisConfiguration) async throws -> Void) async throws {
         let redis = try await RedisServer.start()
         let proxy = try await ChaosProxy.start(upstreamPort: redis.port, reset: false)
-        var pool = redis.configuration
-        pool.port = proxy.port
-        let admin = try await RedisConnection.connect(configuration: redis.configuration)
+        var viaProxy = redis.configuration
+        viaProxy.port = proxy.port
         do {
-            try await Self.withTwoNodes(on: redis, checks: checks, poolA: pool) { a, b, brokerA, brokerB in
-                let alice = try await a.open("alice")
-                _ = try await ResumeTests.joinPosition(alice, "lobby")
-                let bob = try await b.open("bob")
-                _ = try await ResumeTests.joinPosition(bob, "lobby")
-                let first = try await ResumeTests.send(bob, "lobby", "1")
-                _ = try await Resume.events(alice, room: "lobby", through: first)
-                // Node A's command pool loses Redis: its connections are killed, new ones lead nowhere.
-                proxy.retarget(upstreamPort: try RedisServer.freePort())
-                _ = try await admin.send("CLIENT", "KILL", "TYPE", "normal")
-                try await waitUntil("node A's pool is down") { !brokerA.client.isConnected }
-                try await waitUntil("node B's pool is back") { brokerB.client.openConnectionCount == brokerB.client.configuration.poolSize }
-                // Node A's pub/sub connection drops and comes back: its catch-up finds no pool.
-                let reconnects = brokerA.pubsub.reconnectCount
-                _ = try await admin.send("CLIENT", "KILL", "TYPE", "pubsub")
-                _ = try await ResumeTests.send(bob, "lobby", "2")
-                try await waitUntil("node A's pub/sub connection is back", timeout: .seconds(10)) {
-                    brokerA.pubsub.reconnectCount > reconnects && brokerA.pubsub.isConnected
-                }
-                try await body(alice, bob, first) { proxy.retarget(upstreamPort: redis.port) }
-                for client in [alice, bob] { await client.close() }
-            }
+            try await body(redis, proxy, viaProxy)
         } catch {
-            await admin.close()
             await proxy.stop()
             await redis.stop()
             throw error
         }
-        await admin.close()
         await proxy.stop()
         await redis.stop()
     }

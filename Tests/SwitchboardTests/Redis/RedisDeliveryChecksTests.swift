@@ -46,12 +46,8 @@ struct RedisDeliveryChecksTests {
 
     @Test("a wedged subscription (open, delivering nothing): the probe fails, the node is not ready, reconnects, and gets what it missed from history, in order, once")
     func wedgedSubscriptionIsReestablished() async throws {
-        let redis = try await RedisServer.start()
-        let proxy = try await ChaosProxy.start(upstreamPort: redis.port, reset: false)
-        var viaProxy = redis.configuration
-        viaProxy.port = proxy.port
         let checks = RedisDeliveryChecks(probeTimeout: .milliseconds(500))
-        do {
+        try await RedisBrokerTests.withRedisBehindProxy { redis, proxy, viaProxy in
             try await RedisBrokerTests.withTwoNodes(on: redis, checks: checks, pubsubA: viaProxy) { a, b, brokerA, _ in
                 let alice = try await a.open("alice")
                 _ = try await ResumeTests.joinPosition(alice, "lobby")
@@ -85,25 +81,15 @@ struct RedisDeliveryChecksTests {
                 #expect(brokerA.notReadyReason == nil)
                 for client in [alice, bob] { await client.close() }
             }
-        } catch {
-            await proxy.stop()
-            await redis.stop()
-            throw error
         }
-        await proxy.stop()
-        await redis.stop()
     }
 
     @Test("run() probes an idle pub/sub connection every probeInterval on the broker's clock: a wedged one is re-established")
     func probeRunsOnTheClock() async throws {
-        let redis = try await RedisServer.start()
-        let proxy = try await ChaosProxy.start(upstreamPort: redis.port, reset: false)
-        var viaProxy = redis.configuration
-        viaProxy.port = proxy.port
         let clock = TestClock()
         // No audit within the test: its probe would find the wedge too.
         let checks = RedisDeliveryChecks(probeTimeout: .milliseconds(500), auditInterval: .seconds(1_000_000_000))
-        do {
+        try await RedisBrokerTests.withRedisBehindProxy { redis, proxy, viaProxy in
             try await RedisBrokerTests.withTwoNodes(on: redis, checks: checks, pubsubA: viaProxy, clock: clock) { a, b, brokerA, _ in
                 let alice = try await a.open("alice")
                 _ = try await ResumeTests.joinPosition(alice, "lobby")
@@ -121,13 +107,7 @@ struct RedisDeliveryChecksTests {
                 #expect(Self.contents(try await Resume.events(alice, room: "lobby", through: missed)) == ["missed"])
                 for client in [alice, bob] { await client.close() }
             }
-        } catch {
-            await proxy.stop()
-            await redis.stop()
-            throw error
         }
-        await proxy.stop()
-        await redis.stop()
     }
 
     @Test("an event lost on pub/sub with no later event to reveal it: the audit delivers it from history, in order, once")
