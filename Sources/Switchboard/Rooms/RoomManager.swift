@@ -371,9 +371,8 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         }
         guard !rooms.isEmpty else { return rooms }
         let user = socket.user.id
-        let eventLoop = socket.eventLoop
         guard presenceGrace > .zero else {
-            for name in rooms { removePresence(user, from: name, on: eventLoop) }
+            for name in rooms { removePresence(user, from: name, on: socket.eventLoop) }
             return rooms
         }
         // A reconnect of the user within the grace period adds to the user's count in the room
@@ -384,7 +383,10 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         Task {
             // Cancelled or not, the user must not stay present for ever.
             try? await sleep(grace)
-            for name in rooms { self.removePresence(user, from: name, on: eventLoop) }
+            // Not the connection's loop: its group may have been shut down meanwhile (a server
+            // stopping), and a shut-down loop takes no more work.
+            let loop = Self.anyEventLoop
+            for name in rooms { self.removePresence(user, from: name, on: loop) }
         }
         return rooms
     }
