@@ -217,10 +217,7 @@ struct RedisBrokerTests {
     @Test("events published while a node's pub/sub connection was down reach its members from history, in order, once")
     func pubsubReconnectCatchesUp() async throws {
         try await Self.withTwoNodes { a, b, brokerA, brokerB in
-            let alice = try await a.open("alice")
-            let start = try await ResumeTests.joinPosition(alice, "lobby")
-            let bob = try await b.open("bob")
-            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let (alice, bob, start) = try await RedisBrokerTests.aliceAndBob(a, b)
             let first = try await ResumeTests.send(bob, "lobby", "1")
             _ = try await Resume.events(alice, room: "lobby", through: first)
             // Node A's pub/sub connection is cut; bob goes on publishing meanwhile.
@@ -253,10 +250,7 @@ struct RedisBrokerTests {
             let admin = try await RedisConnection.connect(configuration: redis.configuration)
             do {
                 try await Self.withTwoNodes(on: redis, checks: checks, poolA: pool) { a, b, brokerA, brokerB in
-                    let alice = try await a.open("alice")
-                    _ = try await ResumeTests.joinPosition(alice, "lobby")
-                    let bob = try await b.open("bob")
-                    _ = try await ResumeTests.joinPosition(bob, "lobby")
+                    let (alice, bob, _) = try await RedisBrokerTests.aliceAndBob(a, b)
                     let first = try await ResumeTests.send(bob, "lobby", "1")
                     _ = try await Resume.events(alice, room: "lobby", through: first)
                     // Node A's command pool loses Redis: its connections are killed, new ones lead nowhere.
@@ -280,6 +274,16 @@ struct RedisBrokerTests {
             }
             await admin.close()
         }
+    }
+
+    /// alice on node `a` and bob on node `b`, both joined to "lobby"; with the position alice
+    /// joined at.
+    static func aliceAndBob(_ a: TestServer, _ b: TestServer) async throws -> (alice: TestWebSocketClient, bob: TestWebSocketClient, joined: EventID) {
+        let alice = try await a.open("alice")
+        let joined = try await ResumeTests.joinPosition(alice, "lobby")
+        let bob = try await b.open("bob")
+        _ = try await ResumeTests.joinPosition(bob, "lobby")
+        return (alice, bob, joined)
     }
 
     /// A private redis-server with a ``ChaosProxy`` in front of it: `body` gets the server, the

@@ -49,10 +49,7 @@ struct RedisDeliveryChecksTests {
         let checks = RedisDeliveryChecks(probeTimeout: .milliseconds(500))
         try await RedisBrokerTests.withRedisBehindProxy { redis, proxy, viaProxy in
             try await RedisBrokerTests.withTwoNodes(on: redis, checks: checks, pubsubA: viaProxy) { a, b, brokerA, _ in
-                let alice = try await a.open("alice")
-                _ = try await ResumeTests.joinPosition(alice, "lobby")
-                let bob = try await b.open("bob")
-                _ = try await ResumeTests.joinPosition(bob, "lobby")
+                let (alice, bob, _) = try await RedisBrokerTests.aliceAndBob(a, b)
                 let first = try await ResumeTests.send(bob, "lobby", "1")
                 _ = try await Resume.events(alice, room: "lobby", through: first)
                 #expect(await brokerA.probe(), "through the proxy, before the wedge")
@@ -91,10 +88,7 @@ struct RedisDeliveryChecksTests {
         let checks = RedisDeliveryChecks(probeTimeout: .milliseconds(500), auditInterval: .seconds(1_000_000_000))
         try await RedisBrokerTests.withRedisBehindProxy { redis, proxy, viaProxy in
             try await RedisBrokerTests.withTwoNodes(on: redis, checks: checks, pubsubA: viaProxy, clock: clock) { a, b, brokerA, _ in
-                let alice = try await a.open("alice")
-                _ = try await ResumeTests.joinPosition(alice, "lobby")
-                let bob = try await b.open("bob")
-                _ = try await ResumeTests.joinPosition(bob, "lobby")
+                let (alice, bob, _) = try await RedisBrokerTests.aliceAndBob(a, b)
                 let reconnects = brokerA.pubsub.reconnectCount
                 proxy.wedgeOpenConnections()
                 let missed = try await ResumeTests.send(bob, "lobby", "missed")
@@ -113,10 +107,7 @@ struct RedisDeliveryChecksTests {
     @Test("an event lost on pub/sub with no later event to reveal it: the audit delivers it from history, in order, once")
     func auditFindsALostEvent() async throws {
         try await RedisBrokerTests.withTwoNodes { a, b, brokerA, brokerB in
-            let alice = try await a.open("alice")
-            _ = try await ResumeTests.joinPosition(alice, "lobby")
-            let bob = try await b.open("bob")
-            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let (alice, bob, _) = try await RedisBrokerTests.aliceAndBob(a, b)
             let first = try await ResumeTests.send(bob, "lobby", "1")
             _ = try await Resume.events(alice, room: "lobby", through: first)
             #expect(try await brokerA.audit() == [], "nothing lost: nothing to do")
@@ -138,10 +129,7 @@ struct RedisDeliveryChecksTests {
     @Test("events published during an audit are delivered once, whether the audit or pub/sub brings them")
     func auditDuringTraffic() async throws {
         try await RedisBrokerTests.withTwoNodes { a, b, brokerA, _ in
-            let alice = try await a.open("alice")
-            let start = try await ResumeTests.joinPosition(alice, "lobby")
-            let bob = try await b.open("bob")
-            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let (alice, bob, start) = try await RedisBrokerTests.aliceAndBob(a, b)
             async let audits: [[String]] = (1...20).asyncMap { _ in try await brokerA.audit() }
             let positions = try await (1...40).asyncMap { try await ResumeTests.send(bob, "lobby", "\($0)") }
             #expect(try await audits.allSatisfy(\.isEmpty), "nothing was lost: events in flight are not taken for lost ones")
@@ -156,10 +144,7 @@ struct RedisDeliveryChecksTests {
     func auditResynchronizesANewEpoch() async throws {
         let redis = try await RedisServer.start()
         try await RedisBrokerTests.withTwoNodes(on: redis) { a, b, brokerA, brokerB in
-            let alice = try await a.open("alice")
-            _ = try await ResumeTests.joinPosition(alice, "lobby")
-            let bob = try await b.open("bob")
-            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let (alice, bob, _) = try await RedisBrokerTests.aliceAndBob(a, b)
             let first = try await ResumeTests.send(bob, "lobby", "1")
             _ = try await Resume.events(alice, room: "lobby", through: first)
             _ = try await brokerB.client.send("FLUSHALL")
@@ -177,10 +162,7 @@ struct RedisDeliveryChecksTests {
     func auditRunsOnTheClock() async throws {
         let clock = TestClock()
         try await RedisBrokerTests.withTwoNodes(clock: clock) { a, b, _, brokerB in
-            let alice = try await a.open("alice")
-            _ = try await ResumeTests.joinPosition(alice, "lobby")
-            let bob = try await b.open("bob")
-            _ = try await ResumeTests.joinPosition(bob, "lobby")
+            let (alice, bob, _) = try await RedisBrokerTests.aliceAndBob(a, b)
             let first = try await ResumeTests.send(bob, "lobby", "1")
             _ = try await Resume.events(alice, room: "lobby", through: first)
             let lost = try await Self.publishLost(brokerB, room: "lobby", content: "lost")
