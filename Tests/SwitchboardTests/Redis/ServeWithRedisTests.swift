@@ -26,7 +26,7 @@ struct ServeWithRedisTests {
         defer { b.terminate() }
         let portA = try await Int(a.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
         let portB = try await Int(b.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
-        let minter = try await TokenMinter(hs256Secret: secret)
+        let minter = TokenMinter(hs256Secret: secret)
         func open(_ user: String, port: Int) async throws -> TestWebSocketClient {
             let token = try await minter.mint(subject: user, ttl: .seconds(600))
             let client = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
