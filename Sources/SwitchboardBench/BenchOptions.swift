@@ -40,6 +40,8 @@ public struct BenchOptions: Sendable {
     /// fanout/sweep/resume: the node the publisher connects to; `nil`: round-robin like every
     /// other connection. With `url` naming another node of one Redis, every delivery crosses nodes.
     public var publisherURL: String?
+    /// Every node URL of the run: `urls`, then `publisherURL` when set.
+    public var allURLs: [String] { urls + [publisherURL].compactMap { $0 } }
     /// The HS256 secret the bench signs its tokens with (at least 32 bytes).
     public var jwtSecret: String = TokenMinter.developmentSecret
     /// fanout/sweep/resume: subscribers in the room.
@@ -110,7 +112,7 @@ public struct BenchOptions: Sendable {
 
     /// The checks that need no network: ranges of counts and rates, and a loopback URL.
     public func validate(for scenario: BenchScenario) throws {
-        for url in urls + [publisherURL].compactMap({ $0 }) { _ = try BenchTarget(url: url) }
+        for url in allURLs { _ = try BenchTarget(url: url) }
         func require(_ condition: Bool, _ message: String) throws {
             if !condition { throw BenchError.invalidOption(message) }
         }

@@ -46,7 +46,7 @@ public enum BenchRunner {
         }
         try? await group.shutdownGracefully()
         return BenchReport(
-            scenario: scenario, url: (options.urls + [options.publisherURL].compactMap { $0 }).joined(separator: " "), startedAt: startedAt, generatorThreads: threads,
+            scenario: scenario, url: options.allURLs.joined(separator: " "), startedAt: startedAt, generatorThreads: threads,
             serverPid: options.serverPID, result: result)
     }
 }
