@@ -232,6 +232,52 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
+    /// Runs `script` like ``eval(_:keys:arguments:affinity:)``, without suspending: the future
+    /// completes on `eventLoop`.
+    ///
+    /// Calls with the same `affinity` made one after the other (from one event loop, say) reach
+    /// Redis in that order, so a caller may issue the next before the previous has answered and
+    /// still have them run in order. The one exception is a script cache emptied under it
+    /// (`SCRIPT FLUSH`): the calls that get `NOSCRIPT` are sent again, after those that did not.
+    public func evalInOrder(
+        _ script: RedisScript, keys: [RESPCommandArgument], arguments: [RESPCommandArgument], affinity: String, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<RESPValue> {
+        guard let connection = pickConnection(affinity: affinity) else {
+            return eventLoop.makeFailedFuture(RedisError.unavailable)
+        }
+        let hash = state.withLockedValue { $0.scriptHashes[script.source] }
+        // Without the SHA1 yet, the script's text goes with the call (`EVAL`): loading it first
+        // would let a later call that finds the SHA1 overtake this one.
+        let command =
+            hash.map { Self.evalsha($0, keys: keys, arguments: arguments) }
+            ?? RESPCommand("EVAL", arguments: [RESPCommandArgument(script.source), RESPCommandArgument(keys.count)] + keys + arguments)
+        if hash == nil { rememberHash(of: script) }
+        return connection.enqueue(command).flatMapError { error in
+            guard let redisError = error as? RedisError, redisError.serverErrorCode == "NOSCRIPT" else {
+                return connection.eventLoop.makeFailedFuture(error)
+            }
+            return connection.enqueue(RESPCommand("EVAL", arguments: [RESPCommandArgument(script.source), RESPCommandArgument(keys.count)] + keys + arguments))
+        }.hop(to: eventLoop)
+    }
+
+    /// Sends `command` like ``send(_:timeout:affinity:)``, without suspending: the future completes
+    /// on `eventLoop`. Calls with the same `affinity` made one after the other reach Redis in order.
+    public func enqueue(_ command: RESPCommand, affinity: String, on eventLoop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        guard let connection = pickConnection(affinity: affinity) else {
+            return eventLoop.makeFailedFuture(RedisError.unavailable)
+        }
+        return connection.enqueue(command).hop(to: eventLoop)
+    }
+
+    /// Loads `script` in the background, so that later calls send its SHA1.
+    private func rememberHash(of script: RedisScript) {
+        guard let connection = pickConnection() else { return }
+        connection.enqueue(RESPCommand("SCRIPT", "LOAD", RESPCommandArgument(script.source))).whenSuccess { [state] reply in
+            guard let hash = reply.string else { return }
+            state.withLockedValue { $0.scriptHashes[script.source] = hash }
+        }
+    }
+
     private func load(_ script: RedisScript) async throws -> String {
         let reply = try await send("SCRIPT", "LOAD", RESPCommandArgument(script.source))
         guard let hash = reply.string else {

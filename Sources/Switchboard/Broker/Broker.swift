@@ -28,6 +28,10 @@ public protocol Broker: Sendable {
     /// position and joins its history in the same atomic step, then is delivered to every
     /// subscribed node; an ephemeral one is only delivered. Returns the position (`nil` for an
     /// ephemeral event).
+    ///
+    /// Publications to one room made one after the other (from one event loop, say) take their
+    /// positions in that order, even when the next is made before the previous has completed: a
+    /// connection's `message.send`s are published without waiting for each other's answer.
     func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?>
 
     /// The events of `room` after `position`, at most `limit` of them, or that they cannot be had

@@ -57,7 +57,7 @@ extension EventRouter {
     /// - `typing.start` `{room}`: the other members get `typing.start` `{room, from}`, without an
     ///   event id (it is not part of the room's history).
     public mutating func addChatEvents() {
-        onLoopReply("message.send", as: ChatMessage.self) { message, context in
+        onLoopReply("message.send", as: ChatMessage.self, pipelined: true) { message, context in
             guard context.rooms.contains(context.socket, room: message.room) else {
                 throw EventError.forbidden("not in room \(message.room)")
             }

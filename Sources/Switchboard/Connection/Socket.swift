@@ -50,6 +50,9 @@ public final class Socket: @unchecked Sendable {
     /// Whether a message of this connection is being handled off the loop (a handler task, a
     /// reply that waits for the broker): later messages wait in `handlers` until it is done.
     var busy = false
+    /// Replies of pipelined messages (``EventRouter/Route/pipelined(_:)``) still waiting for the
+    /// broker.
+    var inFlight: UInt16 = 0
     /// The messages waiting for the one being handled; `nil` when none wait.
     var handlers: HandlerQueue?
     /// The rooms of the handshake (membership store, token claim), joined on the connection's first

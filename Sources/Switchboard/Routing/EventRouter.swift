@@ -23,6 +23,15 @@ public struct EventRouter: Sendable {
         /// Runs entirely on the event loop: for built-in handlers that never block. The result is
         /// the ack's `data` as JSON bytes, now or once the broker has answered.
         case onLoop(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> LoopReply)
+        /// Runs on the event loop like `onLoop`, but a reply that waits for the broker does not hold
+        /// back the connection's next message of a pipelined event: the handler has issued its
+        /// effect (a publish, which the broker applies in call order) by the time it returns.
+        case pipelined(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> LoopReply)
+
+        var isPipelined: Bool {
+            if case .pipelined = self { return true }
+            return false
+        }
     }
 
     /// Runs a binary message's handler with its header payload and bytes.
@@ -102,17 +111,21 @@ public struct EventRouter: Sendable {
         }
     }
 
-    /// An on-loop handler whose reply may wait for the broker (``LoopReply/later(_:)``).
+    /// An on-loop handler whose reply may wait for the broker (``LoopReply/later(_:)``). With
+    /// `pipelined`, the connection's next messages of pipelined events are handled while the
+    /// reply waits (see ``Route/pipelined(_:)``); only for handlers whose waiting is a publish.
     mutating func onLoopReply<Payload: FlatDecodable & ValidatablePayload & Decodable & Sendable>(
         _ event: String,
         as payload: Payload.Type,
+        pipelined: Bool = false,
         _ handler: @escaping @Sendable (Payload, EventContext) throws -> LoopReply
     ) {
-        routes[event] = .onLoop { data, context, decoder in
+        let run: @Sendable (InboundPayload, EventContext, JSONDecoder) throws -> LoopReply = { data, context, decoder in
             let payload = try Self.decodeFlat(Payload.self, from: data, decoder: decoder)
             try Self.validate(payload)
             return try handler(payload, context)
         }
+        routes[event] = pipelined ? .pipelined(run) : .onLoop(run)
     }
 
     /// Decodes a built-in payload: flat objects without `JSONDecoder`, anything else with it.

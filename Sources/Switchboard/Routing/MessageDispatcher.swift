@@ -11,7 +11,26 @@ enum MessageDispatcher {
     /// retry on another connection must act again.
     static let connectionEvents: Set<String> = ["session.hello", "room.join", "room.leave", "room.members", "presence.heartbeat"]
 
-    static func text(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer, claimed: ClaimOutcome? = nil) {
+    /// How a message reaches ``text(_:from:switchboard:dispatch:)`` or ``binary(_:from:switchboard:dispatch:)``.
+    enum Dispatch {
+        /// Just read from the connection: it waits if the connection is busy.
+        case arrived
+        /// Its turn has come (from the queue), with the answer of the claim made on its arrival, if one was.
+        case turn(ClaimOutcome?)
+        /// The claim made at its turn has answered.
+        case claimed(ClaimOutcome)
+
+        /// The claim's answer when there is one already.
+        var claimed: ClaimOutcome? {
+            switch self {
+            case .arrived: nil
+            case .turn(let outcome): outcome
+            case .claimed(let outcome): outcome
+            }
+        }
+    }
+
+    static func text(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer, dispatch: Dispatch = .arrived) {
         guard case .events(let router) = switchboard.mode else {
             socket.deliver(OutboundFrame.make(opcode: .text, payload: payload, allocator: socket.channel.allocator))
             return
@@ -19,37 +38,50 @@ enum MessageDispatcher {
         payload.withUnsafeReadableBytes { message in
             guard let envelope = envelope(of: message, socket: socket, switchboard: switchboard, badCode: nil) else { return }
             switchboard.logger.debug("message", metadata: ["socket": "\(socket.id)", "event": "\(envelope.event)"])
-            // One message at a time per connection, in arrival order; heartbeats are answered at
-            // once, so that a slow handler never makes a live connection look dead.
-            if claimed == nil, socket.busy, envelope.event != "presence.heartbeat" {
-                wait(.text, payload, socket: socket, switchboard: switchboard)
-                return
+            let route = router.routes[envelope.event]
+            let data = InboundPayload(message: message, range: envelope.data)
+            var responder = Responder(socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+            // One message at a time per connection, in arrival order, but for pipelined events;
+            // heartbeats are answered at once, so that a slow handler never makes a live
+            // connection look dead.
+            if case .arrived = dispatch, envelope.event != "presence.heartbeat" {
+                let pipelined = route?.isPipelined ?? false
+                // A pipelined message's id is claimed on arrival when the store answers later:
+                // the claims of a burst then overlap instead of taking a round trip each.
+                let key = pipelined && switchboard.synchronousIdempotency == nil ? responder.idempotencyKey : nil
+                if key != nil || mustWait(socket, pipelined: pipelined, switchboard: switchboard) {
+                    let early = key.map { EarlyClaim(key: $0) }
+                    wait(.text, payload, pipelined: pipelined, claim: early, socket: socket, switchboard: switchboard)
+                    if let early {
+                        let fingerprint = MessageFingerprint.of(event: envelope.event, data: data.range.map { UnsafeRawBufferPointer(rebasing: message[$0]) })
+                        claimAhead(early, fingerprint: fingerprint, socket: socket, switchboard: switchboard)
+                    }
+                    return
+                }
             }
             if socket.pendingRooms != nil, envelope.event != "session.hello" {
                 joinPendingRooms(socket, switchboard: switchboard)
             }
-            guard let route = router.routes[envelope.event] else {
+            guard let route else {
                 reject(socket, id: envelope.id, EventError(code: EventError.Code.unknownEvent, message: "no handler for \"\(envelope.event)\""), switchboard: switchboard)
                 return
             }
-            let data = InboundPayload(message: message, range: envelope.data)
-            var responder = Responder(socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
-            if claimed == nil, let key = responder.idempotencyKey {
+            if let claimed = dispatch.claimed {
+                guard responder.proceed(after: claimed) else { return }
+            } else if let key = responder.idempotencyKey {
                 let fingerprint = MessageFingerprint.of(event: envelope.event, data: data.range.map { UnsafeRawBufferPointer(rebasing: message[$0]) })
                 // The `resume` closure is only made when the store cannot answer in this turn.
                 guard
                     let outcome = claimNow(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard)
                         ?? claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
-                            text(payload, from: socket, switchboard: switchboard, claimed: outcome)
+                            text(payload, from: socket, switchboard: switchboard, dispatch: .claimed(outcome))
                         })
                 else { return }
                 guard responder.proceed(after: outcome) else { return }
-            } else if let claimed {
-                guard responder.proceed(after: claimed) else { return }
             }
             let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
             switch route {
-            case .onLoop(let handle):
+            case .onLoop(let handle), .pipelined(let handle):
                 do {
                     let result = try handle(data, context, socket.hub.decoder)
                     accepted(socket)
@@ -57,7 +89,14 @@ enum MessageDispatcher {
                     case .now(let data):
                         responder.ack(data)
                     case .later(let future):
-                        socket.busy = true
+                        // A pipelined handler has issued its publish: the next message may go on.
+                        let pipelined = route.isPipelined
+                        let responder = responder
+                        if pipelined {
+                            socket.inFlight += 1
+                        } else {
+                            socket.busy = true
+                        }
                         future.whenComplete { result in
                             switch result {
                             case .success(let deferred):
@@ -66,7 +105,12 @@ enum MessageDispatcher {
                             case .failure(let error):
                                 responder.fail(error, otherwise: EventError.Code.unavailable)
                             }
-                            finished(socket, switchboard: switchboard)
+                            if pipelined {
+                                socket.inFlight -= 1
+                                advance(socket, switchboard: switchboard)
+                            } else {
+                                finished(socket, switchboard: switchboard)
+                            }
                         }
                     }
                 } catch let error as EventError {
@@ -88,7 +132,7 @@ enum MessageDispatcher {
         }
     }
 
-    static func binary(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer, claimed: ClaimOutcome? = nil) {
+    static func binary(_ payload: ByteBuffer, from socket: Socket, switchboard: SwitchboardServer, dispatch: Dispatch = .arrived) {
         guard case .events(let router) = switchboard.mode else {
             socket.deliver(OutboundFrame.make(opcode: .binary, payload: payload, allocator: socket.channel.allocator))
             return
@@ -110,8 +154,8 @@ enum MessageDispatcher {
             guard let envelope = envelope(of: headerBytes, socket: socket, switchboard: switchboard, badCode: EventError.Code.badBinaryEnvelope) else {
                 return
             }
-            if claimed == nil, socket.busy {
-                wait(.binary, payload, socket: socket, switchboard: switchboard)
+            if case .arrived = dispatch, mustWait(socket, pipelined: false, switchboard: switchboard) {
+                wait(.binary, payload, pipelined: false, claim: nil, socket: socket, switchboard: switchboard)
                 return
             }
             if socket.pendingRooms != nil {
@@ -123,7 +167,9 @@ enum MessageDispatcher {
             }
             let data = InboundPayload(message: headerBytes, range: envelope.data)
             var responder = Responder(socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
-            if claimed == nil, let key = responder.idempotencyKey {
+            if let claimed = dispatch.claimed {
+                guard responder.proceed(after: claimed) else { return }
+            } else if let key = responder.idempotencyKey {
                 // The header's data and the body's length: hashing a large body on the loop would
                 // cost more than the check is worth.
                 var fingerprint = MessageFingerprint.of(event: envelope.event, data: data.range.map { UnsafeRawBufferPointer(rebasing: headerBytes[$0]) })
@@ -131,12 +177,10 @@ enum MessageDispatcher {
                 guard
                     let outcome = claimNow(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard)
                         ?? claim(key, fingerprint: fingerprint, socket: socket, switchboard: switchboard, resume: { outcome in
-                            binary(payload, from: socket, switchboard: switchboard, claimed: outcome)
+                            binary(payload, from: socket, switchboard: switchboard, dispatch: .claimed(outcome))
                         })
                 else { return }
                 guard responder.proceed(after: outcome) else { return }
-            } else if let claimed {
-                guard responder.proceed(after: claimed) else { return }
             }
             let run: EventRouter.BinaryRun
             do {
@@ -153,33 +197,71 @@ enum MessageDispatcher {
 
     // MARK: one message at a time
 
-    /// Keeps a message that arrived while the connection's previous one is still being handled;
-    /// past the bound, stops reading from the connection until the queue drains.
-    private static func wait(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, socket: Socket, switchboard: SwitchboardServer) {
+    /// Whether a message that just arrived must wait for its turn: something before it is still
+    /// being handled. A pipelined one need not wait for replies that only wait for the broker,
+    /// up to the bound of `maxHandlersInFlight`.
+    private static func mustWait(_ socket: Socket, pipelined: Bool, switchboard: SwitchboardServer) -> Bool {
+        if socket.busy { return true }
+        if let queue = socket.handlers, !queue.waiting.isEmpty { return true }
+        guard socket.inFlight > 0 else { return false }
+        return !pipelined || Int(socket.inFlight) >= switchboard.configuration.maxHandlersInFlight
+    }
+
+    /// Keeps a message until its turn; past the bound, stops reading from the connection until
+    /// the queue drains.
+    private static func wait(
+        _ opcode: WebSocketOpcode, _ payload: ByteBuffer, pipelined: Bool, claim: EarlyClaim?, socket: Socket, switchboard: SwitchboardServer
+    ) {
         let queue = socket.handlers ?? HandlerQueue()
         socket.handlers = queue
-        queue.waiting.append((opcode, payload))
-        if !queue.readsPaused, queue.waiting.count + 1 >= switchboard.configuration.maxHandlersInFlight {
+        queue.waiting.append(HandlerQueue.Waiting(opcode: opcode, payload: payload, pipelined: pipelined, claim: claim))
+        if !queue.readsPaused, queue.waiting.count + Int(socket.inFlight) + 1 >= switchboard.configuration.maxHandlersInFlight {
             queue.readsPaused = true
             socket.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         }
     }
 
-    /// On the loop, when the connection's current message has been handled: the next waiting
-    /// message, if any, is dispatched.
+    /// On the loop, when the connection's current message has been handled: the messages whose
+    /// turn it is are dispatched.
     static func finished(_ socket: Socket, switchboard: SwitchboardServer) {
         socket.busy = false
-        while !socket.busy, socket.state == .open, let queue = socket.handlers, let next = queue.waiting.popFirst() {
+        advance(socket, switchboard: switchboard)
+    }
+
+    /// On the loop: dispatches waiting messages, in order, while nothing holds them back (a busy
+    /// connection, a claim not answered yet, replies a message that is not pipelined must wait
+    /// for). Whatever holds them back calls this again when it is done.
+    static func advance(_ socket: Socket, switchboard: SwitchboardServer) {
+        guard let queue = socket.handlers else { return }
+        let maxInFlight = switchboard.configuration.maxHandlersInFlight
+        while !socket.busy, socket.state == .open, let next = queue.waiting.first {
+            if let claim = next.claim, claim.outcome == nil { return }
+            if socket.inFlight > 0, !next.pipelined || Int(socket.inFlight) >= maxInFlight { return }
+            queue.waiting.removeFirst()
+            let dispatch = Dispatch.turn(next.claim?.outcome)
             if next.opcode == .text {
-                text(next.payload, from: socket, switchboard: switchboard)
+                text(next.payload, from: socket, switchboard: switchboard, dispatch: dispatch)
             } else {
-                binary(next.payload, from: socket, switchboard: switchboard)
+                binary(next.payload, from: socket, switchboard: switchboard, dispatch: dispatch)
             }
         }
-        guard !socket.busy, let queue = socket.handlers, queue.waiting.isEmpty else { return }
+        // A dispatch above may have run this already (a reply that was ready at once).
+        guard !socket.busy, queue.waiting.isEmpty, socket.handlers === queue else { return }
         socket.handlers = nil
         if queue.readsPaused, socket.state == .open {
             socket.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    /// The connection ended: its waiting messages are dropped, and the ids claimed ahead for them
+    /// are given back, so that a retry on another connection is handled anew.
+    static func dropWaiting(_ socket: Socket, switchboard: SwitchboardServer) {
+        guard let queue = socket.handlers else { return }
+        socket.handlers = nil
+        for waiting in queue.waiting {
+            guard let claim = waiting.claim else { continue }
+            claim.abandoned = true
+            release(claim, socket: socket, switchboard: switchboard)
         }
     }
 
@@ -187,6 +269,26 @@ enum MessageDispatcher {
 
     /// The result of claiming a message's id, or of a store that failed.
     typealias ClaimOutcome = Result<IdempotencyClaim, any Error>
+
+    /// Claims a waiting message's id ahead of its turn; its answer moves the queue on.
+    private static func claimAhead(_ claim: EarlyClaim, fingerprint: UInt64, socket: Socket, switchboard: SwitchboardServer) {
+        switchboard.idempotency.claim(claim.key, fingerprint: fingerprint, on: socket.eventLoop).whenComplete { outcome in
+            claim.outcome = outcome
+            if claim.abandoned {
+                release(claim, socket: socket, switchboard: switchboard)
+            } else {
+                advance(socket, switchboard: switchboard)
+            }
+        }
+    }
+
+    /// Gives back an id claimed ahead whose message will not be handled: retries waiting on it
+    /// get `unavailable`, and a later one is handled anew.
+    private static func release(_ claim: EarlyClaim, socket: Socket, switchboard: SwitchboardServer) {
+        guard case .success(.first) = claim.outcome else { return }
+        claim.outcome = nil
+        switchboard.idempotency.complete(claim.key, reply: Responder.unavailableFrame(id: claim.key.id, socket: socket), remember: false)
+    }
 
     /// Claims `key` in this turn when the store is a ``SynchronousIdempotencyStore``; `nil`
     /// otherwise.

@@ -80,7 +80,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         socket.state = .closed
         // Messages still waiting for their turn are dropped (the client resends what it has no
         // reply for); a handler already running goes on to its end.
-        socket.handlers = nil
+        MessageDispatcher.dropWaiting(socket, switchboard: switchboard)
         socket.hub.remove(socket)
         switchboard.rooms.leaveAll(socket)
         if let slot { switchboard.connectionSlots.release(slot) }

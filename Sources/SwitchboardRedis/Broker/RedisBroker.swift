@@ -347,7 +347,6 @@ public final class RedisBroker: Broker, Service {
     }
 
     public func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> {
-        let promise = eventLoop.makePromise(of: EventID?.self)
         var tag = "-"
         var tagNumber: UInt64?
         if let origin = publication.origin {
@@ -372,18 +371,12 @@ public final class RedisBroker: Broker, Service {
             var header = ByteBuffer(string: "\(tag) - ")
             var envelope = publication.envelopeWithoutPosition()
             header.writeBuffer(&envelope)
-            let message = header
-            let client = self.client
-            promise.completeWithTask {
-                do {
-                    _ = try await client.send("PUBLISH", RESPCommandArgument(channel), RESPCommandArgument(message))
-                    return nil
-                } catch {
+            return client.enqueue(RESPCommand("PUBLISH", RESPCommandArgument(channel), RESPCommandArgument(header)), affinity: publication.room, on: eventLoop)
+                .map { _ in nil }
+                .flatMapErrorThrowing { error in
                     forget()
                     throw error
                 }
-            }
-            return promise.futureResult
         }
         let (prefix, suffix) = publication.envelopeAroundPosition()
         let keys: [RESPCommandArgument] = [RESPCommandArgument(streamKey(publication.room)), RESPCommandArgument(historyKey(publication.room))]
@@ -393,20 +386,19 @@ public final class RedisBroker: Broker, Service {
             RESPCommandArgument(max(history.maxEventsPerRoom, 0)), RESPCommandArgument(EventID.newEpoch()),
             RESPCommandArgument(channel), RESPCommandArgument(tag),
         ]
-        let client = self.client
-        promise.completeWithTask {
-            do {
-                let reply = try await client.eval(RedisBrokerScripts.publish, keys: keys, arguments: arguments)
+        // In order, without a task: a connection's next `message.send` may be published before
+        // this one has answered (see `Broker.publish`).
+        return client.evalInOrder(RedisBrokerScripts.publish, keys: keys, arguments: arguments, affinity: publication.room, on: eventLoop)
+            .flatMapThrowing { reply -> EventID? in
                 guard let text = reply.string, let position = EventID(text) else {
                     throw RedisError.protocolError("the publish script answered \(reply)")
                 }
                 return position
-            } catch {
+            }
+            .flatMapErrorThrowing { error in
                 forget()
                 throw error
             }
-        }
-        return promise.futureResult
     }
 
     /// The Lua script ``publish(_:on:)`` runs (KEYS: the room's stream and history keys; ARGV:

@@ -114,6 +114,30 @@ struct RedisBrokerTests {
         }
     }
 
+    @Test("a burst of message.sends from one connection, sent without waiting for acks, is published in the order sent, each acked with its position")
+    func pipelinedBurstKeepsOrder() async throws {
+        try await Self.withTwoNodes { a, b, _, _ in
+            let (alice, bob, joined) = try await Self.aliceAndBob(a, b)
+            let count = 200
+            // Back to back: the node reads them together, and they are in flight at once.
+            let burst = (1...count).map { #"{"event":"message.send","data":{"room":"lobby","content":"\#($0)"},"id":"m\#($0)"}"# }
+            for message in burst { try await alice.sendText(message) }
+            var acked: [EventID] = []
+            while acked.count < count {
+                let reply = try await alice.nextJSON(timeout: .seconds(10))
+                guard reply["id"]?.stringValue?.hasPrefix("m") == true else { continue }
+                #expect(reply["event"]?.stringValue == "ack" && reply["id"]?.stringValue == "m\(acked.count + 1)", "\(reply)")
+                acked.append(try #require(reply["data"]?["eid"]?.stringValue.flatMap(EventID.init), "\(reply)"))
+            }
+            #expect(acked.map(\.offset) == (1...count).map { joined.offset + UInt64($0) }, "positions follow the order sent")
+            let events = try await Resume.events(bob, room: "lobby", through: try #require(acked.last), timeout: .seconds(15))
+            ResumeTests.expectConsecutive(events, after: joined)
+            #expect(Self.contents(events) == (1...count).map(String.init))
+            await alice.close()
+            await bob.close()
+        }
+    }
+
     @Test("a client that drops on one node and resumes on the other gets exactly what it missed")
     func resumeOnAnotherNode() async throws {
         try await Self.withTwoNodes { a, b, _, _ in
