@@ -153,7 +153,8 @@ struct PermissionsTests {
     @Test("denied: rooms no rule allows are refused on join, on resume and on connect (skipped)")
     func deniedEverywhere() async throws {
         let memberships = InMemoryMembershipStore([Membership(userID: "eve", room: "vault"), Membership(userID: "eve", room: "chat:kept")])
-        try await TestServers.with(memberships: memberships, authorizer: try Self.rules) { server in
+        let logs = CapturedLogs()
+        try await TestServers.with(memberships: memberships, authorizer: try Self.rules, logger: logs.logger) { server in
             let watcher = try await server.open("watcher")
             _ = try await RoomTests.join(watcher, "control")
             let (eve, welcome) = try await server.connect("eve", claims: ["rooms": .array([.string("secret"), .string("chat:lobby")])])
@@ -161,6 +162,7 @@ struct PermissionsTests {
             #expect(joined == ["chat:kept", "chat:lobby"], "denied rooms of the token and the store are skipped: \(welcome)")
             #expect(try await server.switchboard.rooms.members(of: "secret").isEmpty)
             #expect(try await server.switchboard.rooms.members(of: "vault").isEmpty)
+            #expect(logs.lines.contains { $0.contains("room of the handshake not allowed; skipped") && $0.contains("room=vault") && $0.contains("user=eve") })
             _ = try await RoomTests.join(eve, "control")
             Self.expectForbidden(try await Self.request(eve, "room.join", #"{"room":"vault"}"#))
             try await Self.serverPublishes(server, "vault", "gold", marker: "m1")
@@ -233,6 +235,42 @@ struct PermissionsTests {
             Self.expectForbidden(try await Self.request(alice, "doc.edit", #"{"room":"dashboard:ops"}"#))
             _ = try await RoomTests.join(alice, "chat:ops")
             #expect(try await Self.request(alice, "doc.edit", #"{"room":"chat:ops"}"#)["event"]?.stringValue == "ack")
+            await alice.close()
+        }
+    }
+
+    @Test("authorizeJoin and an authorizer together: a join needs both; publishing follows the authorizer")
+    func joinHookAndAuthorizerTogether() async throws {
+        let rules = RoomRules(namespaces: [.init(try RoomPattern("news"), .init(join: true))], default: .all)
+        try await TestServers.with(authorizeJoin: { _, room in room != "vip" }, authorizer: rules) { server in
+            let alice = try await server.open("alice")
+            Self.expectForbidden(try await Self.request(alice, "room.join", #"{"room":"vip"}"#), "refused by authorizeJoin")
+            _ = try await RoomTests.join(alice, "news")
+            Self.expectForbidden(try await Self.request(alice, "message.send", #"{"room":"news","content":"x"}"#), "refused by the rules")
+            _ = try await RoomTests.join(alice, "lobby")
+            #expect(try await Self.request(alice, "message.send", #"{"room":"lobby","content":"x"}"#)["event"]?.stringValue == "ack")
+            await alice.close()
+        }
+    }
+
+    @Test("an authorizer that throws: its EventError reaches the client, any other error is unavailable")
+    func throwingAuthorizer() async throws {
+        struct Outage: Error {}
+        let authorizer = ClosureRoomAuthorizer { action, room, _ in
+            switch room {
+            case "banned": throw EventError(code: "banned", message: "you are banned")
+            case "flaky": throw Outage()
+            default: return true
+            }
+        }
+        try await TestServers.with(authorizer: authorizer) { server in
+            let alice = try await server.open("alice")
+            let banned = try await Self.request(alice, "room.join", #"{"room":"banned"}"#)
+            #expect(banned["data"]?["code"]?.stringValue == "banned", "\(banned)")
+            let flaky = try await Self.request(alice, "room.join", #"{"room":"flaky"}"#)
+            #expect(flaky["data"]?["code"]?.stringValue == "unavailable", "\(flaky)")
+            #expect(try await server.switchboard.rooms.members(of: "flaky").isEmpty)
+            _ = try await RoomTests.join(alice, "fine")
             await alice.close()
         }
     }
