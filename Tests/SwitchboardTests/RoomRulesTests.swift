@@ -122,4 +122,20 @@ struct RoomRulesTests {
         try Data(Self.example.utf8).write(to: url)
         #expect(try RoomRules.load(contentsOf: url.path).namespaces.count == 5)
     }
+
+    @Test("the README's example rules file is valid and means what the README says")
+    func readmeExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "### Room permissions"))
+        let start = try #require(readme.range(of: "```json\n", range: section.upperBound..<readme.endIndex))
+        let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let rules = try RoomRules(json: Data(readme[start.upperBound..<end.lowerBound].utf8))
+        let alice = AuthenticatedUser(id: "alice", claims: ["channels": .array([.string("team:red")])])
+        #expect(rules.allows(.publish, room: "chat:x", user: alice))
+        #expect(rules.allows(.join, room: "dashboard:x", user: alice) && !rules.allows(.publish, room: "dashboard:x", user: alice))
+        #expect(rules.allows(.join, room: "user:alice", user: alice) && !rules.allows(.join, room: "user:bob", user: alice))
+        #expect(rules.allows(.join, room: "team:red", user: alice) && rules.allows(.publish, room: "team:red", user: alice))
+        #expect(!rules.allows(.join, room: "team:blue", user: alice))
+    }
 }
