@@ -34,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("allowed-origin"), help: "Browser origin allowed to connect; repeatable; none means any (env SWITCHBOARD_ALLOWED_ORIGINS, comma-separated).")
     var allowedOrigins: [String] = EnvironmentDefault.list("SWITCHBOARD_ALLOWED_ORIGINS")
 
+    @Option(help: "JSON file of room permissions by room-name pattern: who may join, publish and see presence (see the README); without it every room is open (env SWITCHBOARD_PERMISSIONS).")
+    var permissions: String?
+
     @Option(help: "Concurrent connections per user (env SWITCHBOARD_MAX_CONNECTIONS_PER_USER).")
     var maxConnectionsPerUser: Int = EnvironmentDefault.int("SWITCHBOARD_MAX_CONNECTIONS_PER_USER", 5)
 
@@ -74,6 +77,13 @@ struct ServeCommand: AsyncParsableCommand {
         // Shorter, and the refreshes (every third of it) would load Redis, and a small clock
         // difference between nodes would expire a live node's entries.
         guard redisNodeTTL.duration >= .seconds(1) else { throw ValidationError("--redis-node-ttl must be at least 1s") }
+        if let path = permissionsFile {
+            do {
+                _ = try RoomRules.load(contentsOf: path)
+            } catch {
+                throw ValidationError("--permissions: \(error)")
+            }
+        }
         if let url = redisURL {
             do {
                 _ = try RedisConfiguration(url: url)
@@ -84,6 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     private var redisURL: String? { redis ?? EnvironmentDefault.string("SWITCHBOARD_REDIS_URL") }
+    private var permissionsFile: String? { permissions ?? EnvironmentDefault.string("SWITCHBOARD_PERMISSIONS") }
 
     func run() async throws {
         var configuration = SwitchboardConfiguration()
@@ -110,6 +121,8 @@ struct ServeCommand: AsyncParsableCommand {
         if development { keys.append(.hmacSecret(TokenMinter.developmentSecret)) }
         let verifier = try await TokenVerifier(keys: keys, options: .init(issuer: jwtIssuer, audience: jwtAudience))
 
+        // Checked by validate(); read again here, since a command keeps no state between the two.
+        let rules = try permissionsFile.map { path in try RoomRules.load(contentsOf: path) }
         let memberships = try SQLiteMembershipStore(path: database)
         var router = EventRouter()
         router.addChatEvents()
@@ -154,6 +167,7 @@ struct ServeCommand: AsyncParsableCommand {
             authentication: .jwt(verifier),
             router: router,
             memberships: memberships,
+            authorizer: rules,
             broker: broker,
             presence: presenceStore,
             snapshot: .latestEvents(configuration.history.snapshotEvents),
@@ -168,6 +182,9 @@ struct ServeCommand: AsyncParsableCommand {
             switchboard, host: host, port: transport.port, eventLoopGroup: eventLoopGroup, services: services, readiness: readiness, logger: logger
         ) { port in
             Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
+            if let rules, let path = permissionsFile {
+                Console.line("room permissions from \(path): \(rules.namespaces.count) namespaces\(rules.claim.map { ", rooms also joinable from the \"\($0)\" claim" } ?? "")")
+            }
             if let devToken {
                 Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")
                 Console.line("  ws://\(host):\(port)\(path)?token=\(devToken)")

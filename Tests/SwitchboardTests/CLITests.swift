@@ -72,4 +72,50 @@ struct CLITests {
         #expect(throws: (any Error).self) { try ServeCommand.parse(["--history-size", "-1"]) }
         #expect(throws: (any Error).self) { try ServeCommand.parse(["--history-memory", "0"]) }
     }
+
+    @Test("serve --permissions (here from SWITCHBOARD_PERMISSIONS): rules by room pattern hold over the wire")
+    func servePermissionsFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = directory.appendingPathComponent("permissions.json")
+        try Data(#"{"namespaces":[{"pattern":"chat:*","join":true,"publish":true,"presence":true},{"pattern":"dashboard:*","join":true}]}"#.utf8).write(to: rules)
+        let database = directory.appendingPathComponent("members.sqlite").path
+        let server = try CLIProcess(
+            ["serve", "--port", "0", "--jwt-secret", Self.secret, "--database", database, "--log-level", "error"],
+            environment: ["SWITCHBOARD_PERMISSIONS": rules.path])
+        defer { server.terminate() }
+        let port = try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)
+        #expect(try await server.waitForOutput(matching: #"room permissions from \S+: (\d+) namespaces"#) == "2")
+        let token = try await TokenMinter(hs256Secret: Self.secret).mint(subject: "viewer", ttl: .seconds(600))
+        let client = try await TestWebSocketClient.open(port: Int(port) ?? 0, path: "/ws?token=\(token)")
+        _ = try await TestServer.hello(client)
+        _ = try await RoomTests.join(client, "dashboard:sales")
+        let publish = try await RoomTests.request(client, "message.send", #"{"room":"dashboard:sales","content":"x"}"#)
+        #expect(publish["data"]?["code"]?.stringValue == "forbidden", "broadcast-only: \(publish)")
+        let join = try await RoomTests.request(client, "room.join", #"{"room":"elsewhere"}"#)
+        #expect(join["data"]?["code"]?.stringValue == "forbidden", "no rule: \(join)")
+        _ = try await RoomTests.join(client, "chat:a")
+        #expect(try await RoomTests.request(client, "message.send", #"{"room":"chat:a","content":"x"}"#)["event"]?.stringValue == "ack")
+        await client.close()
+    }
+
+    @Test("serve refuses a bad permissions file at startup, saying what is wrong, with a non-zero exit")
+    func serveBadPermissionsFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = directory.appendingPathComponent("permissions.json")
+        try Data(#"{"namespaces":[{"pattern":"chat:*:x","join":true}]}"#.utf8).write(to: rules)
+        let log = directory.appendingPathComponent("stderr.txt")
+        let server = try CLIProcess(
+            ["serve", "--port", "0", "--jwt-secret", Self.secret, "--database", directory.appendingPathComponent("m.sqlite").path, "--permissions", rules.path],
+            standardError: log)
+        defer { server.terminate() }
+        #expect(try await server.waitForExit() != 0)
+        let message = try String(contentsOf: log, encoding: .utf8)
+        #expect(message.contains("--permissions: \(rules.path): namespaces[0].pattern"), "\(message)")
+        #expect(!server.text.contains("listening"))
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--permissions", directory.appendingPathComponent("missing.json").path]) }
+    }
 }

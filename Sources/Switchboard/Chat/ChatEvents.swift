@@ -51,49 +51,83 @@ public struct TypingNotice: Codable, Sendable, ValidatablePayload, FlatDecodable
 
 extension EventRouter {
     /// Adds the chat events of the standalone server:
-    /// - `message.send` `{room, content}`: the sender must be in the room; the other members get
-    ///   `message.new` `{room, from, content, ts}` (with the room's event id); the ack carries
-    ///   `{eid, ts}`. `ts` is the server time in milliseconds since 1970.
-    /// - `typing.start` `{room}`: the other members get `typing.start` `{room, from}`, without an
-    ///   event id (it is not part of the room's history).
+    /// - `message.send` `{room, content}`: the sender must be in the room and allowed to publish
+    ///   to it (``RoomAction/publish``); the other members get `message.new`
+    ///   `{room, from, content, ts}` (with the room's event id); the ack carries `{eid, ts}`. `ts`
+    ///   is the server time in milliseconds since 1970.
+    /// - `typing.start` `{room}`: the same conditions; the other members get `typing.start`
+    ///   `{room, from}`, without an event id (it is not part of the room's history).
     public mutating func addChatEvents() {
         onLoopReply("message.send", as: ChatMessage.self, pipelined: true) { message, context in
             guard context.rooms.contains(context.socket, room: message.room) else {
                 throw EventError.forbidden("not in room \(message.room)")
             }
-            let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
-            var data = ByteBufferAllocator().buffer(capacity: 64 + message.room.utf8.count + message.content.utf8.count + context.user.id.utf8.count)
-            data.writeStaticString("{\"room\":")
-            data.writeJSONString(message.room)
-            data.writeStaticString(",\"from\":")
-            data.writeJSONString(context.user.id)
-            data.writeStaticString(",\"content\":")
-            data.writeJSONString(message.content)
-            data.writeStaticString(",\"ts\":")
-            data.writeJSONInteger(timestamp)
-            data.writeInteger(UInt8(ascii: "}"))
-            let publication = Publication(room: message.room, event: "message.new", dataJSON: data, origin: context.socket)
-            switch context.rooms.publishNowOrLater(publication, on: context.socket.eventLoop) {
-            case .now(let eventID):
-                return .now(ChatAck.data(eventID: eventID, timestamp: timestamp))
-            case .later(let published):
-                return .later(published.map { DeferredReply(data: ChatAck.data(eventID: $0, timestamp: timestamp)) })
+            switch context.switchboard.permissionNow(.publish, room: message.room, socket: context.socket) {
+            case true?:
+                return Self.publishChatMessage(message, context: context)
+            case false?:
+                throw SwitchboardServer.forbidden(.publish, room: message.room)
+            case nil:
+                let published = context.switchboard.checkPermission(.publish, room: message.room, socket: context.socket).flatMap {
+                    _ -> EventLoopFuture<DeferredReply> in
+                    switch Self.publishChatMessage(message, context: context) {
+                    case .now(let data): return context.socket.eventLoop.makeSucceededFuture(DeferredReply(data: data))
+                    case .later(let reply): return reply
+                    }
+                }
+                return .later(published)
             }
         }
-        onLoop("typing.start", as: TypingNotice.self) { notice, context in
+        onLoopReply("typing.start", as: TypingNotice.self) { notice, context in
             guard context.rooms.contains(context.socket, room: notice.room) else {
                 throw EventError.forbidden("not in room \(notice.room)")
             }
-            var data = ByteBuffer()
-            data.writeStaticString("{\"room\":")
-            data.writeJSONString(notice.room)
-            data.writeStaticString(",\"from\":")
-            data.writeJSONString(context.user.id)
-            data.writeInteger(UInt8(ascii: "}"))
-            let publication = Publication(room: notice.room, event: "typing.start", dataJSON: data, persistent: false, origin: context.socket)
-            _ = context.rooms.publishNowOrLater(publication, on: context.socket.eventLoop)
-            return nil
+            switch context.switchboard.permissionNow(.publish, room: notice.room, socket: context.socket) {
+            case true?:
+                Self.publishTyping(notice, context: context)
+                return .now(nil)
+            case false?:
+                throw SwitchboardServer.forbidden(.publish, room: notice.room)
+            case nil:
+                let published = context.switchboard.checkPermission(.publish, room: notice.room, socket: context.socket).map {
+                    Self.publishTyping(notice, context: context)
+                    return DeferredReply(data: nil)
+                }
+                return .later(published)
+            }
         }
+    }
+
+    private static func publishChatMessage(_ message: ChatMessage, context: EventContext) -> LoopReply {
+        let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
+        var data = ByteBufferAllocator().buffer(capacity: 64 + message.room.utf8.count + message.content.utf8.count + context.user.id.utf8.count)
+        data.writeStaticString("{\"room\":")
+        data.writeJSONString(message.room)
+        data.writeStaticString(",\"from\":")
+        data.writeJSONString(context.user.id)
+        data.writeStaticString(",\"content\":")
+        data.writeJSONString(message.content)
+        data.writeStaticString(",\"ts\":")
+        data.writeJSONInteger(timestamp)
+        data.writeInteger(UInt8(ascii: "}"))
+        let publication = Publication(room: message.room, event: "message.new", dataJSON: data, origin: context.socket)
+        switch context.rooms.publishNowOrLater(publication, on: context.socket.eventLoop) {
+        case .now(let eventID):
+            return .now(ChatAck.data(eventID: eventID, timestamp: timestamp))
+        case .later(let published):
+            return .later(published.map { DeferredReply(data: ChatAck.data(eventID: $0, timestamp: timestamp)) })
+        }
+    }
+
+    private static func publishTyping(_ notice: TypingNotice, context: EventContext) {
+        var data = ByteBuffer()
+        data.writeStaticString("{\"room\":")
+        data.writeJSONString(notice.room)
+        data.writeStaticString(",\"from\":")
+        data.writeJSONString(context.user.id)
+        data.writeInteger(UInt8(ascii: "}"))
+        let publication = Publication(room: notice.room, event: "typing.start", dataJSON: data, persistent: false, origin: context.socket)
+        _ = context.rooms.publishNowOrLater(publication, on: context.socket.eventLoop)
     }
 }
 

@@ -16,8 +16,8 @@ public final class SwitchboardServer: Sendable {
         case none
     }
 
-    /// Decides whether a socket may join a room through the `room.join` event. Rooms joined on
-    /// connect (from the membership store or the token) are not asked about.
+    /// Decides whether a socket may join a room: the `authorizeJoin:` parameter, a join-only
+    /// ``RoomAuthorizer``.
     public typealias JoinAuthorizer = @Sendable (Socket, String) async throws -> Bool
 
     enum Mode: Sendable {
@@ -33,7 +33,8 @@ public final class SwitchboardServer: Sendable {
     let authentication: Authentication
     let mode: Mode
     let memberships: (any MembershipStore)?
-    let authorizeJoin: JoinAuthorizer?
+    /// Asked about every client join, publish and presence request; `nil` allows everything.
+    let authorizer: (any RoomAuthorizer)?
     /// What `state.refresh` carries.
     let snapshot: RoomSnapshot
     /// The replies to client message ids, for retries.
@@ -52,8 +53,12 @@ public final class SwitchboardServer: Sendable {
     ///   - router: the app's event handlers; `room.join`, `room.leave`, `room.members` and
     ///     `presence.heartbeat` are added unless the router already handles them.
     ///   - memberships: rooms each user joins on connect (in addition to the token's rooms claim).
-    ///   - authorizeJoin: asked before `room.join` and before a room in `session.hello`'s `resume`
-    ///     is joined; `nil` allows every room.
+    ///   - authorizeJoin: asked before a client joins a room (see ``RoomAction/join``); publishing
+    ///     and presence stay open. A shorthand for a join-only `authorizer`.
+    ///   - authorizer: asked before a client joins a room, publishes to it or sees its members (see
+    ///     ``RoomAuthorizer``); rooms joined on connect that it refuses are skipped and logged.
+    ///     ``RoomRules`` gives rules by room-name pattern. With both this and `authorizeJoin`, a
+    ///     join needs both to allow it. `nil` for both allows everything.
     ///   - broker: positions, history and delivery of room events; `nil` for an
     ///     ``InMemoryBroker`` with ``SwitchboardConfiguration/history``.
     ///   - presence: who is in each room; `nil` for an ``InMemoryPresenceStore``.
@@ -72,6 +77,7 @@ public final class SwitchboardServer: Sendable {
         router: EventRouter = EventRouter(),
         memberships: (any MembershipStore)? = nil,
         authorizeJoin: JoinAuthorizer? = nil,
+        authorizer: (any RoomAuthorizer)? = nil,
         broker: (any Broker)? = nil,
         presence: (any PresenceStore)? = nil,
         snapshot: RoomSnapshot = .none,
@@ -83,10 +89,15 @@ public final class SwitchboardServer: Sendable {
         self.configuration = configuration
         self.authentication = authentication
         var router = router
-        router.addBuiltinEvents(authorizeJoin: authorizeJoin)
+        router.addBuiltinEvents()
         self.mode = .events(router)
         self.memberships = memberships
-        self.authorizeJoin = authorizeJoin
+        switch (authorizeJoin.map(JoinOnlyRoomAuthorizer.init), authorizer) {
+        case (nil, nil): self.authorizer = nil
+        case (let joinOnly?, nil): self.authorizer = joinOnly
+        case (nil, let authorizer?): self.authorizer = authorizer
+        case (let joinOnly?, let authorizer?): self.authorizer = BothRoomAuthorizers(first: joinOnly, second: authorizer)
+        }
         self.logger = logger
         self.snapshot = snapshot
         let idempotency =
@@ -111,7 +122,7 @@ public final class SwitchboardServer: Sendable {
         self.authentication = .none
         self.mode = .echo
         self.memberships = nil
-        self.authorizeJoin = nil
+        self.authorizer = nil
         self.logger = logger
         self.snapshot = .none
         self.idempotency = InMemoryIdempotencyStore()

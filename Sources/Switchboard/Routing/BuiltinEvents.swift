@@ -80,10 +80,10 @@ struct HelloPayload: Codable, Sendable, ValidatablePayload, FlatDecodable {
 
 extension EventRouter {
     /// Adds the events every Switchboard server answers, unless the app registered its own.
-    mutating func addBuiltinEvents(authorizeJoin: SwitchboardServer.JoinAuthorizer?) {
+    mutating func addBuiltinEvents() {
         if routes["room.join"] == nil {
             onLoopReply("room.join", as: JoinPayload.self) { payload, context in
-                .later(Self.join(payload.room, since: payload.sinceID, context: context, authorizeJoin: authorizeJoin))
+                .later(Self.join(payload.room, since: payload.sinceID, context: context))
             }
         }
         if routes["room.leave"] == nil {
@@ -97,13 +97,17 @@ extension EventRouter {
                 guard context.rooms.contains(context.socket, room: payload.room) else {
                     throw EventError.forbidden("not in room \(payload.room)")
                 }
-                let members = context.rooms.presence.members(of: payload.room, on: context.socket.eventLoop)
+                let rooms = context.rooms
+                let eventLoop = context.socket.eventLoop
+                let members = context.switchboard.checkPermission(.presence, room: payload.room, socket: context.socket).flatMap {
+                    rooms.presence.members(of: payload.room, on: eventLoop)
+                }
                 return .later(members.flatMapThrowing { DeferredReply(data: try Self.encodeAck(MembersResult(room: payload.room, members: $0))) })
             }
         }
         if routes["session.hello"] == nil {
             onLoopReply("session.hello", as: HelloPayload.self) { payload, context in
-                .later(Self.hello(resume: payload.positions, context: context, authorizeJoin: authorizeJoin))
+                .later(Self.hello(resume: payload.positions, context: context))
             }
         }
         if routes["presence.heartbeat"] == nil {
@@ -114,37 +118,26 @@ extension EventRouter {
 
     // MARK: room.join
 
-    private static func join(
-        _ room: String,
-        since: EventID?,
-        context: EventContext,
-        authorizeJoin: SwitchboardServer.JoinAuthorizer?
-    ) -> EventLoopFuture<DeferredReply> {
+    /// Joins `room` if the socket may; the ack's `members` are empty when it may not see the
+    /// room's presence. Both permissions are settled before the join, so that a failure cannot
+    /// leave a join prepared and never finished.
+    private static func join(_ room: String, since: EventID?, context: EventContext) -> EventLoopFuture<DeferredReply> {
         let socket = context.socket
+        let switchboard = context.switchboard
         let rooms = context.rooms
         let eventLoop = socket.eventLoop
-        return authorized(room, socket: socket, authorizeJoin: authorizeJoin).flatMap { _ in
-            rooms.prepareJoin(socket, room: room, since: since, snapshot: context.switchboard.snapshot)
-        }.flatMap { prepared in
-            rooms.presence.members(of: room, on: eventLoop).flatMapThrowing { members in
+        return switchboard.checkPermission(.join, room: room, socket: socket).flatMap {
+            switchboard.permission(.presence, room: room, socket: socket)
+        }.flatMap { seesMembers in
+            rooms.prepareJoin(socket, room: room, since: since, snapshot: switchboard.snapshot).map { ($0, seesMembers) }
+        }.flatMap { prepared, seesMembers in
+            let members = seesMembers ? rooms.presence.members(of: room, on: eventLoop) : eventLoop.makeSucceededFuture([])
+            return members.flatMapThrowing { members in
                 let result = JoinResult(
                     room: room, members: members, eid: prepared.result.position?.description, recovered: prepared.result.recovered)
                 return DeferredReply(data: try encodeAck(result), followUp: { rooms.finish(prepared) })
             }
         }
-    }
-
-    /// Succeeds when `authorizeJoin` allows the room (or there is none), else fails with `forbidden`.
-    private static func authorized(_ room: String, socket: Socket, authorizeJoin: SwitchboardServer.JoinAuthorizer?) -> EventLoopFuture<Void> {
-        let eventLoop = socket.eventLoop
-        guard let authorizeJoin else { return eventLoop.makeSucceededVoidFuture() }
-        let promise = eventLoop.makePromise(of: Void.self)
-        promise.completeWithTask {
-            guard try await authorizeJoin(socket, room) else {
-                throw EventError.forbidden("not allowed to join \(room)")
-            }
-        }
-        return promise.futureResult
     }
 
     struct JoinResult: Codable, Sendable {
@@ -166,14 +159,10 @@ extension EventRouter {
 
     // MARK: session.hello
 
-    /// Joins the handshake's rooms (resuming those in `resume`) and the other rooms of `resume`
-    /// (authorized like `room.join`), then acks with every room's outcome; the replays follow the
-    /// ack.
-    private static func hello(
-        resume: [String: EventID],
-        context: EventContext,
-        authorizeJoin: SwitchboardServer.JoinAuthorizer?
-    ) -> EventLoopFuture<DeferredReply> {
+    /// Joins the handshake's rooms (resuming those in `resume`) and the other rooms of `resume`,
+    /// each as far as the authorizer allows (a refused room of the handshake is skipped unless
+    /// `resume` names it), then acks with every room's outcome; the replays follow the ack.
+    private static func hello(resume: [String: EventID], context: EventContext) -> EventLoopFuture<DeferredReply> {
         let socket = context.socket
         let switchboard = context.switchboard
         let rooms = context.rooms
@@ -182,7 +171,7 @@ extension EventRouter {
         let handshakeRooms = Set(joins.map(\.room))
         let earlierRooms = rooms.rooms(of: socket).filter { !handshakeRooms.contains($0) && resume[$0] == nil }
         for (room, since) in resume.sorted(by: { $0.key < $1.key }) where !handshakeRooms.contains(room) {
-            let join = authorized(room, socket: socket, authorizeJoin: authorizeJoin).flatMap {
+            let join = switchboard.checkPermission(.join, room: room, socket: socket).flatMap {
                 rooms.prepareJoin(socket, room: room, since: since, snapshot: switchboard.snapshot)
             }
             joins.append((room, join))
@@ -203,6 +192,12 @@ extension EventRouter {
                     guard join.result.status != .closed else { continue }
                     prepared.append(join)
                     reported.append(Hello.RoomOutcome(room: room, eid: join.result.position?.description, recovered: join.result.recovered, error: nil))
+                case .failure(is MessageDispatcher.HandshakeRoomDenied):
+                    // Skipped (and logged) like any refused room of the handshake, unless the
+                    // client asked to resume it: then it learns why it is not back in it.
+                    guard resume[room] != nil else { continue }
+                    let error = SwitchboardServer.forbidden(.join, room: room)
+                    reported.append(Hello.RoomOutcome(room: room, eid: nil, recovered: nil, error: .init(code: error.code, message: error.message)))
                 case .failure(let error as EventError):
                     reported.append(Hello.RoomOutcome(room: room, eid: nil, recovered: nil, error: .init(code: error.code, message: error.message)))
                 case .failure(let error):

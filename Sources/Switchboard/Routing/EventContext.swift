@@ -27,6 +27,14 @@ public struct EventContext: Sendable {
         try socket.send(event: event, data: data)
     }
 
+    /// Throws `forbidden` unless the server's ``RoomAuthorizer`` lets this socket do `action` in
+    /// `room` (without one, everything is allowed). For app handlers that act on a room for the
+    /// client, so that they follow the same rules as the built-in events: call it before
+    /// ``broadcast(to:event:data:includingSelf:)`` with ``RoomAction/publish``, say.
+    public func authorize(_ action: RoomAction, room: String) async throws {
+        try await switchboard.checkPermission(action, room: room, socket: socket).get()
+    }
+
     /// Broadcasts to `room` and keeps the event in its history, leaving out this socket unless
     /// `includingSelf` is `true`. Returns the event's position (its `eid`).
     @discardableResult

@@ -356,10 +356,18 @@ enum MessageDispatcher {
         }
     }
 
+    /// Why a room of the handshake was not joined: the authorizer refused it.
+    struct HandshakeRoomDenied: Error {}
+
     /// Joins the rooms of the handshake, on the connection's first message (with the positions of
     /// `resume`, for `session.hello`). Returns the joins, each to be finished (``RoomManager/
     /// finish(_:)``) once its outcome has been reported; without a reply to wait for, pass
     /// `finishAtOnce`.
+    ///
+    /// A room the authorizer refuses is skipped and logged, as Centrifugo does with a denied
+    /// server-side subscription: the connection goes on without it. When the refusal is known at
+    /// once the room is left out of the result; otherwise its join fails with
+    /// ``HandshakeRoomDenied``.
     @discardableResult
     static func joinPendingRooms(
         _ socket: Socket,
@@ -369,13 +377,33 @@ enum MessageDispatcher {
     ) -> [(room: String, join: EventLoopFuture<RoomManager.PreparedJoin>)] {
         guard let rooms = socket.pendingRooms else { return [] }
         socket.pendingRooms = nil
-        return rooms.map { room in
-            let join = switchboard.rooms.prepareJoin(socket, room: room, since: resume[room], snapshot: switchboard.snapshot)
+        @Sendable func skipped(_ room: String) {
+            switchboard.logger.info("room of the handshake not allowed; skipped", metadata: ["room": "\(room)", "socket": "\(socket.id)", "user": "\(socket.user.id)"])
+        }
+        return rooms.compactMap { room -> (room: String, join: EventLoopFuture<RoomManager.PreparedJoin>)? in
+            let join: EventLoopFuture<RoomManager.PreparedJoin>
+            switch switchboard.permissionNow(.join, room: room, socket: socket) {
+            case true?:
+                join = switchboard.rooms.prepareJoin(socket, room: room, since: resume[room], snapshot: switchboard.snapshot)
+            case false?:
+                skipped(room)
+                return nil
+            case nil:
+                join = switchboard.permission(.join, room: room, socket: socket).flatMap { allowed in
+                    guard allowed else {
+                        skipped(room)
+                        return socket.eventLoop.makeFailedFuture(HandshakeRoomDenied())
+                    }
+                    return switchboard.rooms.prepareJoin(socket, room: room, since: resume[room], snapshot: switchboard.snapshot)
+                }
+            }
             if finishAtOnce {
                 join.whenComplete { result in
                     switch result {
                     case .success(let prepared):
                         switchboard.rooms.finish(prepared)
+                    case .failure(is HandshakeRoomDenied):
+                        break
                     case .failure(let error):
                         switchboard.logger.error("joining a room of the handshake failed", metadata: ["room": "\(room)", "socket": "\(socket.id)", "error": "\(error)"])
                     }

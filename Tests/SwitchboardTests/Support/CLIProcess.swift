@@ -82,6 +82,19 @@ final class CLIProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
+    /// The exit status once the process has exited; `nil` while it runs.
+    var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
+
+    /// Waits, bounded, for the process to exit by itself; returns its exit status.
+    func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw TestClientError.timeout("switchboard still running after \(timeout); output: \(text)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return process.terminationStatus
+    }
+
     /// Waits, bounded, until the output contains a match of `pattern`; returns the first capture group.
     func waitForOutput(matching pattern: String, timeout: Duration = .seconds(30)) async throws -> String {
         let regex = try NSRegularExpression(pattern: pattern)
