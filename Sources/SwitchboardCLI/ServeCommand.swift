@@ -67,6 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("redis-node-ttl"), help: "With --redis: how long this node's presence entries and connection-limit slots stay in Redis after its last refresh (it refreshes them every third of this), so that a node that dies without cleaning up (kill -9) is forgotten within it; at least 1s (env SWITCHBOARD_REDIS_NODE_TTL).")
     var redisNodeTTL: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_REDIS_NODE_TTL", "30s")
 
+    @Option(help: "On SIGTERM or SIGINT, close the open connections with 1012 (service restart) at times spread over this window, so that their clients do not all reconnect at once, e.g. 5s; 0s closes them all at once (env SWITCHBOARD_DRAIN_WINDOW).")
+    var drainWindow: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_DRAIN_WINDOW", "5s")
+
+    @Option(help: "On SIGTERM or SIGINT, exit within this time: connections still open then are dropped; at least --drain-window (env SWITCHBOARD_DRAIN_TIMEOUT).")
+    var drainTimeout: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_DRAIN_TIMEOUT", "10s")
+
     func validate() throws {
         guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
         guard historySize >= 0 else { throw ValidationError("--history-size must be 0 or more") }
@@ -77,6 +83,8 @@ struct ServeCommand: AsyncParsableCommand {
         // Shorter, and the refreshes (every third of it) would load Redis, and a small clock
         // difference between nodes would expire a live node's entries.
         guard redisNodeTTL.duration >= .seconds(1) else { throw ValidationError("--redis-node-ttl must be at least 1s") }
+        guard drainWindow.duration >= .zero else { throw ValidationError("--drain-window must be 0s or more") }
+        guard drainTimeout.duration >= drainWindow.duration else { throw ValidationError("--drain-timeout must be at least --drain-window") }
         if let path = permissionsFile {
             do {
                 _ = try RoomRules.load(contentsOf: path)
@@ -106,6 +114,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.history = HistoryConfiguration(
             retention: historyTTL.duration, maxEventsPerRoom: historySize, maxBytes: historyMemory << 20, maxReplay: maxReplay)
         configuration.idempotencyWindow = idempotencyWindow.duration
+        configuration.drainWindow = drainWindow.duration
+        configuration.drainTimeout = drainTimeout.duration
         let logger = transport.makeLogger()
 
         let jwtSecret = self.jwtSecret ?? EnvironmentDefault.string("SWITCHBOARD_JWT_SECRET")

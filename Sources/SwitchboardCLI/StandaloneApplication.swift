@@ -8,7 +8,7 @@ import Switchboard
 import SwitchboardHummingbird
 
 /// The Hummingbird app of `serve` and `echo`: `/healthz` (the process is up), `/readyz` (it can
-/// serve: its dependencies are reachable) and the WebSocket endpoint on one port, on the caller's
+/// serve: its dependencies are reachable and it is not draining) and the WebSocket endpoint on one port, on the caller's
 /// event loops (which it does not shut down).
 enum StandaloneApplication {
     /// Why the node cannot serve now (`nil`: ready), for `/readyz`.
@@ -29,7 +29,8 @@ enum StandaloneApplication {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
         router.get("/readyz") { _, _ in
-            guard let problem = readiness() else {
+            // Draining first: a load balancer sends no new clients to a node that refuses them.
+            guard let problem = switchboard.isDraining ? "draining" : readiness() else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"ready\":true}")))
             }
             struct NotReady: Encodable { var ready = false; var reason: String }
@@ -47,7 +48,16 @@ enum StandaloneApplication {
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )
-        // On SIGTERM/SIGINT Hummingbird quiesces its channels: each socket closes with 1001.
-        try await app.runService()
+        // On SIGTERM/SIGINT the group shuts its services down in reverse order: first the drain
+        // (the app still serves meanwhile: 503 `draining` to handshakes and /readyz), then the app
+        // (its listening socket, then its remaining HTTP connections), then its own services.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app, SwitchboardDrainService(switchboard)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
     }
 }

@@ -67,6 +67,15 @@ public struct SwitchboardConfiguration: Sendable {
     /// `Cache-Control` and an `ETag`); its TypeScript declarations are served beside it, at the
     /// same path with `.d.ts` instead of `.js`. Default `/switchboard.js`; `nil` serves neither.
     public var clientScriptPath: String?
+    /// During a drain (``SwitchboardServer/drain()``, `SIGTERM` in `serve`), the open connections
+    /// are closed with 1012 at times spread evenly over this window, so that their clients do not
+    /// all reconnect to the other nodes in the same moment. Default 5 s; `.zero` closes them all
+    /// at once.
+    public var drainWindow: Duration
+    /// A drain ends within this time of its start: connections still open then (a handler that
+    /// did not finish, a client that did not answer the Close) are dropped. Default 10 s; at
+    /// least ``drainWindow`` plus a little for the close handshakes is sensible.
+    public var drainTimeout: Duration
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
@@ -91,7 +100,9 @@ public struct SwitchboardConfiguration: Sendable {
         idempotencyWindow: Duration = .seconds(600),
         idempotencyKeysPerUser: Int = 1000,
         maxHandlersInFlight: Int = 16,
-        clientScriptPath: String? = "/switchboard.js"
+        clientScriptPath: String? = "/switchboard.js",
+        drainWindow: Duration = .seconds(5),
+        drainTimeout: Duration = .seconds(10)
     ) {
         self.path = path
         self.maxMessageSize = maxMessageSize
@@ -115,5 +126,7 @@ public struct SwitchboardConfiguration: Sendable {
         self.idempotencyKeysPerUser = idempotencyKeysPerUser
         self.maxHandlersInFlight = maxHandlersInFlight
         self.clientScriptPath = clientScriptPath
+        self.drainWindow = drainWindow
+        self.drainTimeout = drainTimeout
     }
 }

@@ -45,6 +45,11 @@ public final class SwitchboardServer: Sendable {
     public let connectionSlots: any ConnectionSlotStore
     let socketIDs = SocketIDGenerator()
     private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
+    /// The drain, once one has started (see ``drain()``).
+    let drainState = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// Starts a timer on the server's clock: the returned function sleeps until the given offset
+    /// from the moment the timer was started (a test's clock decides when that is).
+    let startTimer: @Sendable () -> @Sendable (Duration) async throws -> Void
 
     /// Creates a server.
     /// - Parameters:
@@ -115,6 +120,7 @@ public final class SwitchboardServer: Sendable {
             sleep: { try await clock.sleep(for: $0) }
         )
         self.connectionSlots = connectionSlots ?? InMemoryConnectionSlotStore()
+        self.startTimer = Self.timer(on: clock)
     }
 
     private init(echoConfiguration configuration: SwitchboardConfiguration, logger: Logger) {
@@ -129,6 +135,15 @@ public final class SwitchboardServer: Sendable {
         self.synchronousIdempotency = nil
         self.rooms = RoomManager(broker: InMemoryBroker(configuration: configuration.history), presence: InMemoryPresenceStore(), logger: logger)
         self.connectionSlots = InMemoryConnectionSlotStore()
+        self.startTimer = Self.timer(on: ContinuousClock())
+    }
+
+    private static func timer<C: Clock & Sendable>(on clock: C) -> @Sendable () -> @Sendable (Duration) async throws -> Void
+    where C.Duration == Duration {
+        {
+            let start = clock.now
+            return { offset in try await clock.sleep(until: start.advanced(by: offset), tolerance: nil) }
+        }
     }
 
     /// A server that echoes every text and binary message on the same transport, limits and
@@ -172,6 +187,7 @@ public final class SwitchboardServer: Sendable {
     }
 
     private func decide(uri: String, headers: HTTPHeaders, redactedURI: String, takesSlot: Bool = true) async -> HandshakeDecision {
+        guard !isDraining else { return .reject(.draining) }
         if !configuration.allowedOrigins.isEmpty {
             let origin = headers.first(name: "Origin")
             guard let origin, configuration.allowedOrigins.contains(origin) else {
@@ -271,11 +287,14 @@ public final class SwitchboardServer: Sendable {
         _ = channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
     }
 
+    /// The hubs of every event loop that has had a connection.
+    var allHubs: [LoopHub] { hubs.withLockedValue { Array($0.values) } }
+
     func hub(for eventLoop: any EventLoop) -> LoopHub {
         hubs.withLockedValue { hubs in
             let key = ObjectIdentifier(eventLoop)
             if let hub = hubs[key] { return hub }
-            let hub = LoopHub(eventLoop: eventLoop, configuration: configuration)
+            let hub = LoopHub(eventLoop: eventLoop, configuration: configuration, draining: drainState.withLockedValue { $0 != nil })
             hubs[key] = hub
             return hub
         }

@@ -32,6 +32,10 @@ public struct HandshakeRejection: Error, Sendable, Equatable {
     /// HTTP 503 `store_unavailable`: a store the handshake needs failed or did not answer in time.
     public static let storeUnavailable = HandshakeRejection(status: .serviceUnavailable, code: "store_unavailable", message: "try again later")
 
+    /// HTTP 503 `draining`: the server is draining (shutting down or restarting) and takes no new
+    /// connections; the client should connect again, to another node behind the same address.
+    public static let draining = HandshakeRejection(status: .serviceUnavailable, code: "draining", message: "the server is shutting down; connect again")
+
     /// HTTP 429 `too_many_connections`.
     public static func tooManyConnections(limit: Int) -> HandshakeRejection {
         HandshakeRejection(status: .tooManyRequests, code: "too_many_connections", message: "at most \(limit) connections per user")

@@ -14,10 +14,13 @@ public enum CloseCode {
     public static let messageTooBig: UInt16 = 1009
     /// The server failed unexpectedly.
     public static let internalError: UInt16 = 1011
-    /// The client sent nothing (not even a pong) within the pong timeout.
+    /// The server is draining (a restart or deploy): reconnect soon, to another node if there is
+    /// one, and resume. Drains spread these closes over ``SwitchboardConfiguration/drainWindow``.
+    public static let serviceRestart: UInt16 = 1012
     /// The server cannot bring the connection up to date now (a room too busy to resume in
     /// order); reconnect and resume again, after a short delay.
     public static let tryAgainLater: UInt16 = 1013
+    /// The client sent nothing (not even a pong) within the pong timeout.
     public static let heartbeatTimeout: UInt16 = 4000
     /// The token the connection was opened with expired; reconnect with a fresh token.
     public static let tokenExpired: UInt16 = 4001

@@ -27,13 +27,20 @@ final class LoopHub: @unchecked Sendable {
     private var flushing: [Socket] = []
     private var flushScheduled = false
     private var sweepTask: RepeatedTask?
+    /// The drain of this loop's connections, once the server drains.
+    private(set) var drainProgress: DrainProgress?
+    /// Completed when the drain has left this loop without connections.
+    private var drained: EventLoopPromise<Void>?
 
-    init(eventLoop: any EventLoop, configuration: SwitchboardConfiguration) {
+    init(eventLoop: any EventLoop, configuration: SwitchboardConfiguration, draining: Bool = false) {
         self.eventLoop = eventLoop
         self.pingInterval = TimeAmount(configuration.pingInterval)
         self.pongTimeout = TimeAmount(configuration.pongTimeout)
         self.idleTimeout = configuration.idleTimeout.map(TimeAmount.init)
         self.closeTimeout = TimeAmount(configuration.closeTimeout)
+        // A loop's first connection during a drain (its handshake was accepted before): it is
+        // closed as soon as it opens.
+        if draining { drainProgress = DrainProgress(initial: 0, final: true) }
     }
 
     /// How often the sweep runs: a fraction of the shortest timer, so each fires at most that late.
@@ -50,6 +57,10 @@ final class LoopHub: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         socket.hubIndex = sockets.count
         sockets.append(socket)
+        if drainProgress?.final == true {
+            // Accepted before the drain began, opened after its last step.
+            scheduleDrainRetry()
+        }
         if sweepTask == nil {
             let interval = sweepInterval
             sweepTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
@@ -71,6 +82,10 @@ final class LoopHub: @unchecked Sendable {
         if sockets.isEmpty {
             sweepTask?.cancel()
             sweepTask = nil
+            if let drained {
+                self.drained = nil
+                drained.succeed()
+            }
         }
     }
 
@@ -80,6 +95,75 @@ final class LoopHub: @unchecked Sendable {
     func closeAll(code: UInt16, reason: String) {
         for socket in sockets {
             socket.closeOnLoop(code: code, reason: reason, then: .awaitReply)
+        }
+    }
+
+    // MARK: drain
+
+    /// On the loop: starts draining this loop's connections (see ``drainStep(_:of:)``); the
+    /// future completes once none is left.
+    func beginDrain() -> EventLoopFuture<Void> {
+        if drainProgress == nil {
+            drainProgress = DrainProgress(initial: sockets.count)
+            if !sockets.isEmpty { drained = eventLoop.makePromise(of: Void.self) }
+        }
+        return drained?.futureResult ?? eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// On the loop: step `step` of `steps` of the drain. By step k, k/steps of the connections open
+    /// when the drain began have been sent 1012, in the order of this loop's list (a connection's
+    /// slot follows from its place in it, so no connection holds a timer or any state of its own);
+    /// the last step closes all that are left.
+    func drainStep(_ step: Int, of steps: Int) {
+        guard var progress = drainProgress else { return }
+        if step >= steps {
+            progress.final = true
+        } else {
+            progress.target = max(progress.target, (progress.initial * step + steps - 1) / steps)
+        }
+        drainProgress = progress
+        closeDueConnections()
+    }
+
+    private func closeDueConnections() {
+        guard var progress = drainProgress else { return }
+        var deferred = false
+        // `sockets` is iterated as it was: a close that ends a connection at once changes it.
+        for socket in sockets where socket.state == .open {
+            guard progress.final || progress.closed < progress.target else { break }
+            if socket.busy || socket.inFlight > 0 {
+                // A message being handled gets its reply first; the connection closes after.
+                deferred = true
+                continue
+            }
+            progress.closed += 1
+            socket.closeOnLoop(code: CloseCode.serviceRestart, reason: "server restarting", then: .awaitReply)
+        }
+        drainProgress?.closed = progress.closed
+        if deferred { scheduleDrainRetry() }
+    }
+
+    /// Looks again shortly for connections that are due but were busy or not yet open: one timer
+    /// for the loop, however many they are.
+    private func scheduleDrainRetry() {
+        guard drainProgress?.retryScheduled == false else { return }
+        drainProgress?.retryScheduled = true
+        eventLoop.scheduleTask(in: .milliseconds(10)) {
+            self.drainProgress?.retryScheduled = false
+            self.closeDueConnections()
+        }
+    }
+
+    /// On the loop: the drain timed out; every connection left is closed at once, with 1012 if it
+    /// was still open.
+    func dropAll() {
+        drainProgress?.final = true
+        for socket in sockets {
+            if socket.state == .open {
+                socket.closeOnLoop(code: CloseCode.serviceRestart, reason: "server restarting", then: .closeNow)
+            } else {
+                socket.channel.close(promise: nil)
+            }
         }
     }
 

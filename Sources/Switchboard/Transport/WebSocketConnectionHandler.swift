@@ -221,7 +221,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            socket.closeOnLoop(code: CloseCode.goingAway, reason: "server shutting down", then: .awaitReply)
+            // The HTTP server's graceful shutdown (Hummingbird's, on SIGTERM): the connection is
+            // closed by the server's drain, at its place in the window, not with all the others
+            // in this moment. The drain ends within its timeout, so the shutdown does too.
+            switchboard.startDrain()
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             inputClosed(context: context)
         } else {

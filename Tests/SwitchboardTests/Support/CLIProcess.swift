@@ -112,6 +112,12 @@ final class CLIProcess: @unchecked Sendable {
         }
     }
 
+    /// Sends `signal` (e.g. SIGTERM) and returns at once.
+    func send(signal: Int32) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+    }
+
     /// SIGTERM, then up to `grace` for the process to exit, then SIGKILL; waits (bounded) for the exit.
     func terminate(grace: Duration = .seconds(5)) {
         guard process.isRunning else { return }

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+@testable import Switchboard
+
+/// `switchboard serve` on SIGTERM, as a real process: it drains (503 `draining` to handshakes and
+/// `/readyz`, 1012 spread over the window) and exits 0 within the drain timeout.
+@Suite("serve drains on SIGTERM", .serialized)
+struct ServeDrainTests {
+    static let secret = "drain-test-secret-0123456789abcdefghij"
+
+    @Test("SIGTERM: /readyz and new handshakes get 503 draining, clients are closed with 1012 spread over the window, the process exits 0 within the drain timeout")
+    func sigtermDrains() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-drain-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try CLIProcess(
+            ["serve", "--port", "0", "--jwt-secret", Self.secret, "--database", directory.appendingPathComponent("members.sqlite").path,
+             "--drain-window", "3s", "--drain-timeout", "6s", "--log-level", "error"])
+        defer { server.terminate() }
+        let text = try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)
+        let port = try #require(Int(text))
+        let minter = try await TokenMinter(hs256Secret: Self.secret)
+        func get(_ path: String) async throws -> String {
+            try await RawTCPClient.request(port: port, text: "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").response
+        }
+        #expect(try await get("/readyz").hasPrefix("HTTP/1.1 200"))
+        var clients: [TestWebSocketClient] = []
+        for index in 0..<4 {
+            let token = try await minter.mint(subject: "user\(index)", ttl: .seconds(600))
+            let client = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
+            _ = try await TestServer.hello(client)
+            clients.append(client)
+        }
+        // One more that never answers the Close: the drain cannot end before the close timeout
+        // (5 s) after its slot, so the checks below happen while it is under way.
+        let holdout = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(try await minter.mint(subject: "holdout", ttl: .seconds(600)))")
+        _ = try await TestServer.hello(holdout)
+
+        let start = ContinuousClock.now
+        server.send(signal: SIGTERM)
+        let closes = TestLockedBox<[(code: UInt16?, at: Duration)]>([])
+        let readers = clients.map { client in
+            Task {
+                let code = try? await client.expectClose(timeout: .seconds(15)).code
+                closes.withLock { $0.append((code, ContinuousClock.now - start)) }
+            }
+        }
+        try await waitUntil("/readyz says draining") {
+            let response = try await get("/readyz")
+            return response.hasPrefix("HTTP/1.1 503") && response.contains(#""reason":"draining""#)
+        }
+        let token = try await minter.mint(subject: "late", ttl: .seconds(600))
+        guard case .rejected(let refused) = try await TestWebSocketClient.connect(port: port, path: "/ws?token=\(token)") else {
+            Issue.record("a handshake was upgraded during the drain")
+            return
+        }
+        #expect(refused.status == 503)
+        #expect(refused.body.contains(#""code":"draining""#), "\(refused.body)")
+
+        for reader in readers { await reader.value }
+        let status = try await server.waitForExit(timeout: .seconds(15))
+        let elapsed = ContinuousClock.now - start
+        #expect(status == 0, "\(server.text)")
+        #expect(elapsed < .seconds(6) + .seconds(2), "exited \(elapsed) after SIGTERM; the drain timeout is 6 s")
+        let received = closes.withLock { $0 }
+        #expect(received.allSatisfy { $0.code == CloseCode.serviceRestart }, "\(received)")
+        // Four of five slots over 3 s: at least a second between the first and the last.
+        let times = received.map(\.at).sorted()
+        if let first = times.first, let last = times.last {
+            #expect(last - first >= .seconds(1), "the closes came at \(times)")
+        }
+    }
+
+    @Test("--drain-timeout shorter than --drain-window is refused")
+    func drainTimeoutBelowWindowIsRefused() async throws {
+        let output = try await CLIProcess.run(["serve", "--port", "0", "--drain-window", "5s", "--drain-timeout", "2s"])
+        #expect(!output.contains("listening"))
+    }
+}
