@@ -1,7 +1,10 @@
 import Foundation
+import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import Testing
 @testable import Switchboard
+import SwitchboardHummingbird
 
 /// `SwitchboardServer.drain()` in process, on the test's clock: handshakes refused with 503
 /// `draining`, connections closed with 1012 spread over the window, an in-flight handler's reply
@@ -166,6 +169,35 @@ struct DrainTests {
             try await server.waitForConnections(0)
             #expect(try await alice.expectClose(timeout: .seconds(5)).code == CloseCode.serviceRestart)
         }
+    }
+
+    @Test("a Hummingbird app's graceful shutdown drains the server: its connections get 1012, and the app stops once they are gone")
+    func appShutdownDrains() async throws {
+        let verifier = try await TokenVerifier(keys: [.hmacSecret(TestServer.secret)])
+        let switchboard = SwitchboardServer(
+            configuration: Self.configuration(window: .milliseconds(200), timeout: .seconds(5)), authentication: .jwt(verifier), router: .chat,
+            logger: TestServers.defaultLogger)
+        let listening = TestLockedBox<Int?>(nil)
+        let app = Application(
+            router: Router(),
+            server: .switchboard(switchboard),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in listening.withLock { $0 = channel.localAddress?.port } },
+            logger: TestServers.defaultLogger
+        )
+        let group = ServiceGroup(configuration: .init(services: [app], logger: TestServers.defaultLogger))
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        try await waitUntil("the app listens") { listening.withLock { $0 } != nil }
+        let port = try #require(listening.withLock { $0 })
+        let token = try await TokenMinter(hs256Secret: TestServer.secret).mint(subject: "alice", ttl: .seconds(600))
+        let alice = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
+        _ = try await TestServer.hello(alice)
+
+        await group.triggerGracefulShutdown()
+        #expect(try await alice.expectClose(timeout: .seconds(10)).code == CloseCode.serviceRestart)
+        #expect(switchboard.isDraining)
+        try await ClientTesting.value(of: running, timeout: .seconds(10))
     }
 
     @Test("the drain steps: one for a window of zero, one per 50 ms, at most 100")

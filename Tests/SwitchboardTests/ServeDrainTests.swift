@@ -8,8 +8,8 @@ import Testing
 struct ServeDrainTests {
     static let secret = "drain-test-secret-0123456789abcdefghij"
 
-    @Test("SIGTERM: /readyz and new handshakes get 503 draining, clients are closed with 1012 spread over the window, the process exits 0 within the drain timeout")
-    func sigtermDrains() async throws {
+    @Test("SIGTERM and SIGINT: /readyz and new handshakes get 503 draining, clients are closed with 1012 spread over the window, the process exits 0 within the drain timeout", arguments: [SIGTERM, SIGINT])
+    func signalDrains(signal: Int32) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-drain-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -37,7 +37,7 @@ struct ServeDrainTests {
         _ = try await TestServer.hello(holdout)
 
         let start = ContinuousClock.now
-        server.send(signal: SIGTERM)
+        server.send(signal: signal)
         let closes = TestLockedBox<[(code: UInt16?, at: Duration)]>([])
         let readers = clients.map { client in
             Task {
@@ -61,7 +61,7 @@ struct ServeDrainTests {
         let status = try await server.waitForExit(timeout: .seconds(15))
         let elapsed = ContinuousClock.now - start
         #expect(status == 0, "\(server.text)")
-        #expect(elapsed < .seconds(6) + .seconds(2), "exited \(elapsed) after SIGTERM; the drain timeout is 6 s")
+        #expect(elapsed < .seconds(6) + .seconds(2), "exited \(elapsed) after signal \(signal); the drain timeout is 6 s")
         let received = closes.withLock { $0 }
         #expect(received.allSatisfy { $0.code == CloseCode.serviceRestart }, "\(received)")
         // Four of five slots over 3 s: at least a second between the first and the last.
