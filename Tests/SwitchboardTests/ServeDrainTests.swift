@@ -19,7 +19,7 @@ struct ServeDrainTests {
         defer { server.terminate() }
         let text = try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)
         let port = try #require(Int(text))
-        let minter = try await TokenMinter(hs256Secret: Self.secret)
+        let minter = TokenMinter(hs256Secret: Self.secret)
         func get(_ path: String) async throws -> String {
             try await RawTCPClient.request(port: port, text: "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").response
         }
