@@ -139,6 +139,36 @@ struct DrainTests {
         }
     }
 
+    @Test("message.sends waiting for the broker when the drain begins are acked before their connection's 1012")
+    func pipelinedSendsAreAckedFirst() async throws {
+        let broker = HeldPublishBroker()
+        let clock = TestClock()
+        try await TestServers.with(configuration: Self.configuration(window: .zero), broker: broker, clock: clock) { server in
+            let bob = try await server.open("bob")
+            _ = try await RoomTests.join(bob, "lobby")
+            let alice = try await server.open("alice")
+            _ = try await RoomTests.join(alice, "lobby")
+            try await PipeliningTests.send(alice, "m1", id: "m1")
+            try await PipeliningTests.send(alice, "m2", id: "m2")
+            try await waitUntil("two publishes under way") { broker.published.withLock { $0 } == 2 }
+
+            let drain = server.switchboard.startDrain()
+            // Bob got both events before his 1012; alice's connection waits for its acks.
+            #expect(try await ClientTesting.contents(bob, through: "m2") == ["m1", "m2"])
+            #expect(try await bob.expectClose(timeout: .seconds(10)).code == CloseCode.serviceRestart)
+            try await waitUntil("the drain's last step") { try await Self.lastStepRan(server.switchboard) }
+            #expect(await server.switchboard.connectionCount() == 1)
+            broker.release.fire()
+
+            for id in ["m1", "m2"] {
+                let reply = try await alice.next(event: id, field: "id")
+                #expect(reply["event"]?.stringValue == "ack", "\(reply)")
+            }
+            #expect(try await alice.expectClose(timeout: .seconds(10)).code == CloseCode.serviceRestart)
+            try await Self.end(of: drain)
+        }
+    }
+
     @Test("at the drain timeout the connections still open are dropped and the drain returns")
     func timeoutDropsTheRest() async throws {
         let started = TestSignal()
