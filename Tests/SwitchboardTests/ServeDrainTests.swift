@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Switchboard
+import SwitchboardClient
 
 /// `switchboard serve` on SIGTERM, as a real process: it drains (503 `draining` to handshakes and
 /// `/readyz`, 1012 spread over the window) and exits 0 within the drain timeout.
@@ -69,6 +70,57 @@ struct ServeDrainTests {
         if let first = times.first, let last = times.last {
             #expect(last - first >= .seconds(1), "the closes came at \(times)")
         }
+    }
+
+    /// Starts `serve` with the in-memory broker on a free port; returns it and its port.
+    static func serve(_ directory: URL, _ name: String) async throws -> (CLIProcess, Int) {
+        let server = try CLIProcess(
+            ["serve", "--port", "0", "--jwt-secret", Self.secret, "--database", directory.appendingPathComponent("\(name).sqlite").path,
+             "--drain-window", "1s", "--log-level", "error"])
+        let text = try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)
+        return (server, try #require(Int(text)))
+    }
+
+    @Test("one node with the in-memory broker, restarted: the Swift client gets 1012, reconnects, and gets state.refresh for its room (the history ended with the process), never a silent gap")
+    func memoryBrokerRestartIsARefresh() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-drain-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let minter = TokenMinter(hs256Secret: Self.secret)
+        let (first, firstPort) = try await Self.serve(directory, "first")
+        defer { first.terminate() }
+        let proxy = try await ChaosProxy.start(upstreamPort: firstPort, reset: false)
+        defer { Task { await proxy.stop() } }
+        let client = SwitchboardClient(
+            url: "ws://127.0.0.1:\(proxy.port)/ws", token: .provider { try await minter.mint(subject: "alice", ttl: .seconds(600)) },
+            configuration: ClientTesting.fast)
+        let alice = CollectedEvents(client)
+        _ = try await client.join("lobby")
+        let bob = try await TestWebSocketClient.open(port: firstPort, path: "/ws?token=\(try await minter.mint(subject: "bob", ttl: .seconds(600)))")
+        _ = try await RoomTests.join(bob, "lobby")
+        _ = try await ResumeTests.send(bob, "lobby", "before")
+        try await alice.waitForContents(["before"])
+        let oldEpoch = try #require(alice.messages.first?.eid?.epoch)
+
+        first.send(signal: SIGTERM)
+        #expect(try await bob.expectClose(timeout: .seconds(10)).code == CloseCode.serviceRestart)
+        #expect(try await first.waitForExit(timeout: .seconds(15)) == 0)
+        try await alice.waitFor("alice told of the 1012") { $0.reconnectReasons.contains(.closed(code: CloseCode.serviceRestart, reason: "server restarting")) }
+
+        // The node comes back (on another port, behind the same address).
+        let (second, secondPort) = try await Self.serve(directory, "second")
+        defer { second.terminate() }
+        proxy.retarget(upstreamPort: secondPort)
+        try await alice.waitFor("a refresh of lobby", timeout: .seconds(20)) { $0.refreshes.contains { $0.room == "lobby" } }
+        let epoch = try #require(alice.refreshes.first?.eid?.epoch)
+        #expect(epoch != oldEpoch)
+        let bobAgain = try await TestWebSocketClient.open(port: secondPort, path: "/ws?token=\(try await minter.mint(subject: "bob", ttl: .seconds(600)))")
+        _ = try await RoomTests.join(bobAgain, "lobby")
+        _ = try await ResumeTests.send(bobAgain, "lobby", "after")
+        try await alice.waitForContents(["after"])
+        #expect(alice.contents == ["before", "after"])
+        await client.close()
+        await bobAgain.close()
     }
 
     @Test("--drain-timeout shorter than --drain-window is refused")

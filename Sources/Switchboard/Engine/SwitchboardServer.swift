@@ -309,7 +309,8 @@ public final class SwitchboardServer: Sendable {
         return total
     }
 
-    /// Starts the close handshake on every connection (e.g. on shutdown, with 1001).
+    /// Starts the close handshake on every connection at once (e.g. with 1001). For a restart or a
+    /// deploy, ``drain()`` spreads the closes and refuses new handshakes meanwhile.
     public func closeAll(code: UInt16 = CloseCode.goingAway, reason: String = "server shutting down") {
         for hub in hubs.withLockedValue({ Array($0.values) }) {
             hub.eventLoop.execute { hub.closeAll(code: code, reason: reason) }
