@@ -88,9 +88,11 @@ enum MessageDispatcher {
                     switch result {
                     case .now(let data):
                         responder.ack(data)
-                    case .later(let future):
-                        // A pipelined handler has issued its publish: the next message may go on.
-                        let pipelined = route.isPipelined
+                    case .later(let future), .published(let future):
+                        // A pipelined event whose handler has issued its publish: the next message
+                        // may go on. Anything else holds the connection until it is answered.
+                        let pipelined: Bool
+                        if route.isPipelined, case .published = result { pipelined = true } else { pipelined = false }
                         let responder = responder
                         if pipelined {
                             socket.inFlight += 1
