@@ -36,8 +36,9 @@ public struct SwitchboardConfiguration: Sendable {
     /// Name of a token claim holding an array of room names to auto-join on connect. Default `rooms`;
     /// `nil` turns it off.
     public var roomsClaim: String?
-    /// Bytes that may wait in one connection's outbound buffer before the channel reports itself
-    /// not writable (the byte accounting a backpressure policy acts on). Default 1 MiB.
+    /// Bytes that may wait in one connection's outbound buffer (events the client has not read
+    /// yet, beyond what the kernel holds); past it the client is a slow consumer and is closed
+    /// with 4008, so that it resumes from history instead of holding memory. Default 1 MiB.
     public var outboundHighWaterMark: Int
     /// Longest `id` a client may put in an envelope, in UTF-8 bytes. Default 128.
     public var maxEnvelopeIDLength: Int

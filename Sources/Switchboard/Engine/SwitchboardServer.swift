@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -44,6 +45,8 @@ public final class SwitchboardServer: Sendable {
     /// Each user's connection slots.
     public let connectionSlots: any ConnectionSlotStore
     let socketIDs = SocketIDGenerator()
+    /// Connections closed as slow consumers since the server started.
+    let slowConsumers = ManagedAtomic<Int>(0)
     private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
 
     /// Creates a server.

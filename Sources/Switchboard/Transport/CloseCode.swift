@@ -14,13 +14,16 @@ public enum CloseCode {
     public static let messageTooBig: UInt16 = 1009
     /// The server failed unexpectedly.
     public static let internalError: UInt16 = 1011
-    /// The client sent nothing (not even a pong) within the pong timeout.
     /// The server cannot bring the connection up to date now (a room too busy to resume in
     /// order); reconnect and resume again, after a short delay.
     public static let tryAgainLater: UInt16 = 1013
+    /// The client sent nothing (not even a pong) within the pong timeout.
     public static let heartbeatTimeout: UInt16 = 4000
     /// The token the connection was opened with expired; reconnect with a fresh token.
     public static let tokenExpired: UInt16 = 4001
     /// The client sent no message within the idle timeout.
     public static let idleTimeout: UInt16 = 4002
+    /// The client read its events slower than they came, until more than the outbound high-water
+    /// mark waited for it; reconnect and resume (the events it missed come from history).
+    public static let slowConsumer: UInt16 = 4008
 }
