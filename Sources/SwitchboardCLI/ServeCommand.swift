@@ -175,6 +175,11 @@ struct ServeCommand: AsyncParsableCommand {
             connectionSlots: connectionSlots,
             logger: logger
         )
+        if presenceStore != nil {
+            // Shut down after the HTTP server and before the stores: the presence of connections
+            // that ended within the grace period is given up while Redis is still reachable.
+            services.append(PresenceDepartures(switchboard: switchboard))
+        }
         let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
         let host = transport.host
         let path = configuration.path
