@@ -33,8 +33,17 @@ struct BackpressureTests {
             // the server's own, up to the mark. 900 events (14 MB) are far more than that needs.
             let pad = String(repeating: "x", count: 16 * 1024)
             var last: EventID?
-            for index in 1...900 {
-                last = try await server.switchboard.rooms.broadcast(room: "feed", event: "tick", data: Tick(index: index, pad: pad))
+            let rooms = server.switchboard.rooms
+            for batch in 0..<225 {
+                // Four at a time, so that several frames reach a connection in one loop turn (the
+                // write that crosses the mark then happens while its frames are being appended).
+                let positions = try await withThrowingTaskGroup(of: EventID.self) { group in
+                    for index in 0..<4 {
+                        group.addTask { try await rooms.broadcast(room: "feed", event: "tick", data: Tick(index: batch * 4 + index, pad: pad)) }
+                    }
+                    return try await group.reduce(into: [EventID]()) { $0.append($1) }
+                }
+                last = positions.max { $0.offset < $1.offset }
                 if server.switchboard.slowConsumersClosed > 0 { break }
             }
             try await waitUntil("the slow consumer closed", timeout: .seconds(5)) { server.switchboard.slowConsumersClosed == 1 }

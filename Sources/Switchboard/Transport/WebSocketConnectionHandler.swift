@@ -225,8 +225,14 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
     /// history when it reconnects. The fan-out never waits on it either way.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if !context.channel.isWritable, registered, socket.state == .open {
-            let buffered = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? -1
-            switchboard.closedSlowConsumer(socket, bufferedBytes: buffered)
+            // Not from here: this runs inside the write that crossed the mark, while the socket is
+            // still appending to its pending frames; closing now would flush them mid-append.
+            let (socket, switchboard, channel) = (self.socket, self.switchboard, context.channel)
+            context.eventLoop.execute {
+                guard socket.state == .open, !channel.isWritable else { return }
+                let buffered = (try? channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? -1
+                switchboard.closedSlowConsumer(socket, bufferedBytes: buffered)
+            }
         }
         context.fireChannelWritabilityChanged()
     }
