@@ -36,7 +36,8 @@ struct RateLimitArgument: ExpressibleByArgument, Sendable, Equatable {
     /// `20/40`, or `off`.
     var defaultValueDescription: String {
         guard let limit else { return "off" }
-        let rate = limit.perSecond == limit.perSecond.rounded() ? String(Int64(limit.perSecond)) : String(limit.perSecond)
+        let whole = limit.perSecond == limit.perSecond.rounded() && abs(limit.perSecond) < 1e15
+        let rate = whole ? String(Int64(limit.perSecond)) : String(limit.perSecond)
         return "\(rate)/\(limit.burst)"
     }
 }

@@ -180,7 +180,8 @@ struct RateLimitTests {
     @Test("a handshake flood from one address: the burst is verified, the rest get 429 rate_limited with Retry-After before their token is looked at")
     func handshakeFloodIsLimited() async throws {
         let clock = TestClock()
-        try await TestServers.with(configuration: Self.handshakeConfiguration(perSecond: 5, burst: 5), clock: clock) { server in
+        let logs = CapturedLogs()
+        try await TestServers.with(configuration: Self.handshakeConfiguration(perSecond: 5, burst: 5), clock: clock, logger: logs.logger) { server in
             // Bad tokens: a verified one gets 401, one refused before verification 429.
             let statuses = try await withThrowingTaskGroup(of: (Int, String?, String).self) { group in
                 for _ in 0..<100 {
@@ -200,6 +201,10 @@ struct RateLimitTests {
             #expect(limited.count == 95)
             #expect(limited.allSatisfy { $0.1 == "1" && $0.2.contains("\"rate_limited\"") }, "\(limited.first.map { "\($0)" } ?? "")")
             #expect(server.switchboard.rateLimitCounters.handshakesLimited == 95)
+            // Visible in the logs without flooding them: one warning for the 95, and no line each.
+            let lines = logs.lines
+            #expect(lines.filter { $0.hasPrefix("warning handshakes rate-limited") }.count == 1, "\(lines.filter { $0.contains("rate") })")
+            #expect(lines.filter { $0.contains("handshake rejected") }.count == 5)
 
             // The handshake check (a plain GET) counts too and says the same.
             try await server.http.execute(uri: "/ws", method: .get) { response in
