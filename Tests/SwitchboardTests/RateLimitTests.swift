@@ -96,6 +96,29 @@ struct RateLimitTests {
         }
     }
 
+    @Test("messages are counted on arrival: a limited one is refused at once, even while an earlier message is still being handled")
+    func limitedOnArrival() async throws {
+        let runs = TestLockedBox(0)
+        let gate = TestSignal()
+        var router = Self.countingRouter(runs)
+        router.on("slow.op", as: EmptyPayload.self) { _, _ in
+            try await gate.wait("the test to open the gate")
+        }
+        try await TestServers.with(configuration: Self.configuration(perSecond: 1, burst: 1), router: router, clock: TestClock()) { server in
+            let client = try await server.open("alice")
+            #expect(try await Self.bump(client, id: "b0")["event"]?.stringValue == "ack")
+            try await client.sendText(#"{"event":"slow.op","id":"s1"}"#)
+            // Behind slow.op it would wait for its turn; refused, it does not wait.
+            let refused = try await Self.bump(client, id: "b1")
+            #expect(refused["data"]?["code"]?.stringValue == "rate_limited")
+            #expect(!gate.hasFired)
+            gate.fire()
+            #expect(try await client.next(event: "s1", field: "id")["event"]?.stringValue == "ack")
+            #expect(runs.withLock { $0 } == 1)
+            await client.close()
+        }
+    }
+
     @Test("binary events take from their event's bucket too")
     func binaryEventsAreLimited() async throws {
         let runs = TestLockedBox(0)
