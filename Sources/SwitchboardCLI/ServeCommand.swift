@@ -67,7 +67,54 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("redis-node-ttl"), help: "With --redis: how long this node's presence entries and connection-limit slots stay in Redis after its last refresh (it refreshes them every third of this), so that a node that dies without cleaning up (kill -9) is forgotten within it; at least 1s (env SWITCHBOARD_REDIS_NODE_TTL).")
     var redisNodeTTL: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_REDIS_NODE_TTL", "30s")
 
+    @Option(help: "Rate limits: false turns every event and handshake limit off, e.g. for load tests (env SWITCHBOARD_RATE_LIMITS).")
+    var rateLimits: Bool = EnvironmentDefault.bool("SWITCHBOARD_RATE_LIMITS", true)
+
+    @Option(
+        name: .customLong("event-rate-limit"),
+        help: "Per-connection limit of a client event, EVENT=RATE/BURST (per second / at once) or EVENT=off; * for every event not named; repeatable. Default message.send=20/40 and *=100/200; presence.heartbeat is not limited (env SWITCHBOARD_EVENT_RATE_LIMITS, comma-separated)."
+    )
+    var eventRateLimits: [EventRateLimitArgument] = []
+
+    @Option(help: "Handshakes per remote address (IPv6: per /64), RATE/BURST or off, refused with 429 before the token is checked (env SWITCHBOARD_HANDSHAKE_RATE_LIMIT).")
+    var handshakeRateLimit: RateLimitArgument = EnvironmentDefault.rateLimit("SWITCHBOARD_HANDSHAKE_RATE_LIMIT", "20/40")
+
+    @Option(help: "Apply the handshake limit to loopback addresses too; off by default, since a proxy on the same host and local load tests connect from there (env SWITCHBOARD_RATE_LIMIT_LOOPBACK).")
+    var rateLimitLoopback: Bool = EnvironmentDefault.bool("SWITCHBOARD_RATE_LIMIT_LOOPBACK", false)
+
+    @Option(help: "Close a connection with 1008 once its limited events exceed N at once or N per DURATION, N/DURATION or off (env SWITCHBOARD_RATE_LIMIT_CLOSE_AFTER).")
+    var rateLimitCloseAfter: AbuseLimitArgument = EnvironmentDefault.abuseLimit("SWITCHBOARD_RATE_LIMIT_CLOSE_AFTER", "100/10s")
+
+    /// `--event-rate-limit`, or the environment's when none is given.
+    private var eventRateLimitEntries: [EventRateLimitArgument] {
+        get throws {
+            guard eventRateLimits.isEmpty else { return eventRateLimits }
+            return try EnvironmentDefault.list("SWITCHBOARD_EVENT_RATE_LIMITS").map { entry in
+                guard let parsed = EventRateLimitArgument(argument: entry) else {
+                    throw ValidationError("SWITCHBOARD_EVENT_RATE_LIMITS: \"\(entry)\" is not EVENT=RATE/BURST or EVENT=off")
+                }
+                return parsed
+            }
+        }
+    }
+
+    /// The rate limits the options describe.
+    var rateLimitConfiguration: RateLimits {
+        get throws {
+            guard rateLimits else { return .off }
+            var limits = RateLimits()
+            for entry in try eventRateLimitEntries {
+                entry.apply(to: &limits)
+            }
+            limits.handshakesPerAddress = handshakeRateLimit.limit
+            limits.exemptLoopback = !rateLimitLoopback
+            limits.closeAfterLimited = rateLimitCloseAfter.limit
+            return limits
+        }
+    }
+
     func validate() throws {
+        _ = try rateLimitConfiguration
         guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
         guard historySize >= 0 else { throw ValidationError("--history-size must be 0 or more") }
         guard historyMemory >= 1 else { throw ValidationError("--history-memory must be at least 1 (MiB)") }
@@ -106,6 +153,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.history = HistoryConfiguration(
             retention: historyTTL.duration, maxEventsPerRoom: historySize, maxBytes: historyMemory << 20, maxReplay: maxReplay)
         configuration.idempotencyWindow = idempotencyWindow.duration
+        configuration.rateLimits = try rateLimitConfiguration
         let logger = transport.makeLogger()
 
         let jwtSecret = self.jwtSecret ?? EnvironmentDefault.string("SWITCHBOARD_JWT_SECRET")

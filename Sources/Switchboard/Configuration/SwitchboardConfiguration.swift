@@ -68,6 +68,9 @@ public struct SwitchboardConfiguration: Sendable {
     /// `Cache-Control` and an `ETag`); its TypeScript declarations are served beside it, at the
     /// same path with `.d.ts` instead of `.js`. Default `/switchboard.js`; `nil` serves neither.
     public var clientScriptPath: String?
+    /// Rate limits of client events per connection and of handshakes per remote address. Default:
+    /// see ``RateLimits``; ``RateLimits/off`` for none.
+    public var rateLimits: RateLimits
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
@@ -92,7 +95,8 @@ public struct SwitchboardConfiguration: Sendable {
         idempotencyWindow: Duration = .seconds(600),
         idempotencyKeysPerUser: Int = 1000,
         maxHandlersInFlight: Int = 16,
-        clientScriptPath: String? = "/switchboard.js"
+        clientScriptPath: String? = "/switchboard.js",
+        rateLimits: RateLimits = .init()
     ) {
         self.path = path
         self.maxMessageSize = maxMessageSize
@@ -116,5 +120,6 @@ public struct SwitchboardConfiguration: Sendable {
         self.idempotencyKeysPerUser = idempotencyKeysPerUser
         self.maxHandlersInFlight = maxHandlersInFlight
         self.clientScriptPath = clientScriptPath
+        self.rateLimits = rateLimits
     }
 }

@@ -58,6 +58,9 @@ public final class Socket: @unchecked Sendable {
     /// The rooms of the handshake (membership store, token claim), joined on the connection's first
     /// message, so that a `session.hello` can resume them; `nil` once joined.
     var pendingRooms: [String]?
+    /// One token bucket per limited event class (``EventRateLimiter``); empty (no allocation)
+    /// until the connection's first limited event.
+    var rateBuckets: [Int64] = []
 
     init(id: SocketID, user: AuthenticatedUser, channel: any Channel, hub: LoopHub) {
         self.id = id

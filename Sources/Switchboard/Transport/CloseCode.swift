@@ -8,7 +8,7 @@ public enum CloseCode {
     public static let protocolError: UInt16 = 1002
     /// A text message (or close reason) was not valid UTF-8.
     public static let invalidPayload: UInt16 = 1007
-    /// The client kept sending invalid messages.
+    /// The client kept sending invalid messages, or kept sending past its rate limits.
     public static let policyViolation: UInt16 = 1008
     /// A message was larger than the configured maximum.
     public static let messageTooBig: UInt16 = 1009
