@@ -18,6 +18,9 @@ struct BackpressureTests {
         var configuration = SwitchboardConfiguration()
         configuration.outboundHighWaterMark = 64 * 1024
         configuration.presence = false
+        // The resume below finds everything the flood sent in history.
+        configuration.history.maxEventsPerRoom = 5000
+        configuration.history.maxReplay = 5000
         return configuration
     }
 
@@ -30,11 +33,12 @@ struct BackpressureTests {
             _ = try await RoomTests.join(fast, "feed")
             try await slow.setReading(false)
             // Each event is 16 KB: the kernel's buffers fill first (a few MB on loopback), then
-            // the server's own, up to the mark. 900 events (14 MB) are far more than that needs.
+            // the server's own, up to the mark. Bounded: at most 64 MB or 30 s.
             let pad = String(repeating: "x", count: 16 * 1024)
             var last: EventID?
             let rooms = server.switchboard.rooms
-            for batch in 0..<225 {
+            let deadline = ContinuousClock.now + .seconds(30)
+            for batch in 0..<1000 where ContinuousClock.now < deadline {
                 // Four at a time, so that several frames reach a connection in one loop turn (the
                 // write that crosses the mark then happens while its frames are being appended).
                 let positions = try await withThrowingTaskGroup(of: EventID.self) { group in
