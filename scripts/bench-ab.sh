@@ -13,6 +13,10 @@
 # Prints every figure and the medians, NEW/OLD. Servers listen on 127.0.0.1 only; every run is
 # bounded by the generator's own time limits.
 set -euo pipefail
+# The servers measured run without rate limits: one publisher sends far more than the default
+# 20 message.send per second. An environment variable rather than --rate-limits false, so that a
+# binary from before rate limits (an A/B baseline) still starts.
+export SWITCHBOARD_RATE_LIMITS=false
 OLD=${1:?old binary}
 NEW=${2:?new binary}
 ROUNDS=${3:-3}

@@ -18,6 +18,10 @@
 # Every knob of run-peers.sh (SCENARIOS, FANOUT_N, …) passes through. Servers listen on 127.0.0.1
 # only; the server is pinned to CPU 0 and the load generator to CPU 1 by run-peers.sh.
 set -euo pipefail
+# The servers measured run without rate limits: one publisher sends far more than the default
+# 20 message.send per second. An environment variable rather than --rate-limits false, so that a
+# binary from before rate limits (an A/B baseline) still starts.
+export SWITCHBOARD_RATE_LIMITS=false
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED_BENCH=${SHARED_BENCH:-$ROOT/../shared/bench}
 export BENCH_WORK=${BENCH_WORK:-/tmp/switchboard-peer-bench}

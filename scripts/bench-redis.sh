@@ -13,6 +13,10 @@
 # redis-server pinned to CPU 0, the generator to CPU 1. Each round alternates the order of the
 # setups; the medians and the ratios against `single` are printed at the end.
 set -euo pipefail
+# The servers measured run without rate limits: one publisher sends far more than the default
+# 20 message.send per second. An environment variable rather than --rate-limits false, so that a
+# binary from before rate limits (an A/B baseline) still starts.
+export SWITCHBOARD_RATE_LIMITS=false
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/.build/release/switchboard}
 ROUNDS=${2:-2}

@@ -27,6 +27,14 @@ enum EnvironmentDefault {
         }
     }
 
+    static func rateLimit(_ name: String, _ fallback: String) -> RateLimitArgument {
+        string(name).flatMap(RateLimitArgument.init(argument:)) ?? RateLimitArgument(argument: fallback)!
+    }
+
+    static func abuseLimit(_ name: String, _ fallback: String) -> AbuseLimitArgument {
+        string(name).flatMap(AbuseLimitArgument.init(argument:)) ?? AbuseLimitArgument(argument: fallback)!
+    }
+
     static func list(_ name: String) -> [String] {
         string(name).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
     }

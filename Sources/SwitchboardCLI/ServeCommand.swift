@@ -73,7 +73,54 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "On SIGTERM or SIGINT, exit within this time: connections still open then are dropped; at least --drain-window (env SWITCHBOARD_DRAIN_TIMEOUT).")
     var drainTimeout: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_DRAIN_TIMEOUT", "10s")
 
+    @Option(help: "Rate limits: false turns every event and handshake limit off, e.g. for load tests (env SWITCHBOARD_RATE_LIMITS).")
+    var rateLimits: Bool = EnvironmentDefault.bool("SWITCHBOARD_RATE_LIMITS", true)
+
+    @Option(
+        name: .customLong("event-rate-limit"),
+        help: "Per-connection limit of a client event, EVENT=RATE/BURST (per second / at once) or EVENT=off; * for every event not named; repeatable. Default message.send=20/40 and *=100/200; presence.heartbeat is not limited (env SWITCHBOARD_EVENT_RATE_LIMITS, comma-separated)."
+    )
+    var eventRateLimits: [EventRateLimitArgument] = []
+
+    @Option(help: "Handshakes per remote address (IPv6: per /64), RATE/BURST or off, refused with 429 before the token is checked (env SWITCHBOARD_HANDSHAKE_RATE_LIMIT).")
+    var handshakeRateLimit: RateLimitArgument = EnvironmentDefault.rateLimit("SWITCHBOARD_HANDSHAKE_RATE_LIMIT", "20/40")
+
+    @Option(help: "Apply the handshake limit to loopback addresses too; off by default, since a proxy on the same host and local load tests connect from there (env SWITCHBOARD_RATE_LIMIT_LOOPBACK).")
+    var rateLimitLoopback: Bool = EnvironmentDefault.bool("SWITCHBOARD_RATE_LIMIT_LOOPBACK", false)
+
+    @Option(help: "Close a connection with 1008 once its limited events exceed N at once or N per DURATION, N/DURATION or off (env SWITCHBOARD_RATE_LIMIT_CLOSE_AFTER).")
+    var rateLimitCloseAfter: AbuseLimitArgument = EnvironmentDefault.abuseLimit("SWITCHBOARD_RATE_LIMIT_CLOSE_AFTER", "100/10s")
+
+    /// `--event-rate-limit`, or the environment's when none is given.
+    private var eventRateLimitEntries: [EventRateLimitArgument] {
+        get throws {
+            guard eventRateLimits.isEmpty else { return eventRateLimits }
+            return try EnvironmentDefault.list("SWITCHBOARD_EVENT_RATE_LIMITS").map { entry in
+                guard let parsed = EventRateLimitArgument(argument: entry) else {
+                    throw ValidationError("SWITCHBOARD_EVENT_RATE_LIMITS: \"\(entry)\" is not EVENT=RATE/BURST or EVENT=off")
+                }
+                return parsed
+            }
+        }
+    }
+
+    /// The rate limits the options describe.
+    var rateLimitConfiguration: RateLimits {
+        get throws {
+            guard rateLimits else { return .off }
+            var limits = RateLimits()
+            for entry in try eventRateLimitEntries {
+                entry.apply(to: &limits)
+            }
+            limits.handshakesPerAddress = handshakeRateLimit.limit
+            limits.exemptLoopback = !rateLimitLoopback
+            limits.closeAfterLimited = rateLimitCloseAfter.limit
+            return limits
+        }
+    }
+
     func validate() throws {
+        _ = try rateLimitConfiguration
         guard maxConnectionsPerUser >= 1 else { throw ValidationError("--max-connections-per-user must be at least 1") }
         guard historySize >= 0 else { throw ValidationError("--history-size must be 0 or more") }
         guard historyMemory >= 1 else { throw ValidationError("--history-memory must be at least 1 (MiB)") }
@@ -114,6 +161,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.history = HistoryConfiguration(
             retention: historyTTL.duration, maxEventsPerRoom: historySize, maxBytes: historyMemory << 20, maxReplay: maxReplay)
         configuration.idempotencyWindow = idempotencyWindow.duration
+        configuration.rateLimits = try rateLimitConfiguration
         configuration.drainWindow = drainWindow.duration
         configuration.drainTimeout = drainTimeout.duration
         let logger = transport.makeLogger()
@@ -185,6 +233,11 @@ struct ServeCommand: AsyncParsableCommand {
             connectionSlots: connectionSlots,
             logger: logger
         )
+        if presenceStore != nil {
+            // Shut down after the HTTP server and before the stores: the presence of connections
+            // that ended within the grace period is given up while Redis is still reachable.
+            services.append(PresenceDepartures(switchboard: switchboard))
+        }
         let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
         let host = transport.host
         let path = configuration.path

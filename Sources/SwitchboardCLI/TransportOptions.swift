@@ -28,6 +28,9 @@ struct TransportOptions: ParsableArguments {
     @Option(help: "Drop a connection whose upgrade request is not complete after this long (env SWITCHBOARD_HANDSHAKE_TIMEOUT).")
     var handshakeTimeout: DurationArgument = EnvironmentDefault.duration("SWITCHBOARD_HANDSHAKE_TIMEOUT", "10s")
 
+    @Option(help: "Bytes that may wait unread for one client; past it the client is closed as a slow consumer with 4008 (env SWITCHBOARD_OUTBOUND_HIGH_WATER_MARK).")
+    var outboundHighWaterMark: Int = EnvironmentDefault.int("SWITCHBOARD_OUTBOUND_HIGH_WATER_MARK", 1 << 20)
+
     @Option(help: "Event loop threads (env SWITCHBOARD_THREADS); default: the CPUs this process may run on.")
     var threads: Int = EnvironmentDefault.int("SWITCHBOARD_THREADS", AvailableCPUs.count)
 
@@ -39,6 +42,7 @@ struct TransportOptions: ParsableArguments {
         guard maxMessageSize >= 125 else { throw ValidationError("--max-message-size must be at least 125") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
+        guard outboundHighWaterMark >= 4096 else { throw ValidationError("--outbound-high-water-mark must be at least 4096") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
     }
 
@@ -49,6 +53,7 @@ struct TransportOptions: ParsableArguments {
         configuration.pongTimeout = pongTimeout.duration
         configuration.idleTimeout = (idleTimeout ?? EnvironmentDefault.string("SWITCHBOARD_IDLE_TIMEOUT").flatMap(DurationArgument.init(argument:)))?.duration
         configuration.handshakeTimeout = handshakeTimeout.duration
+        configuration.outboundHighWaterMark = outboundHighWaterMark
     }
 
     func makeLogger() -> Logger {

@@ -193,7 +193,8 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// Wraps the app's responder: serves the JavaScript client at the configured path, and answers
     /// requests to the WebSocket path that were not upgraded: a plain `GET` gets what the handshake
-    /// check would say (401, 403, 429, 503 with the JSON body, or 426 when it would accept,
+    /// check would say (401, 403, 429 (with `Retry-After` when the address's handshake rate is
+    /// exceeded), 503 with the JSON body, or 426 when it would accept,
     /// without taking a connection slot); others the status RFC 6455 asks for (400, 405, 426 with
     /// `Sec-WebSocket-Version: 13`).
     static func responder(_ responder: @escaping HTTPChannelHandler.Responder, switchboard: SwitchboardServer) -> HTTPChannelHandler.Responder {
@@ -221,7 +222,9 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             var rejection =
                 UpgradeRequestCheck.rejection(method: method, headers: headers)
                 ?? HandshakeRejection(status: .badRequest, code: "upgrade_not_first", message: "the upgrade must be the first request on its connection")
-            if method == .GET, !headers.contains(name: "upgrade"), let refused = await switchboard.checkHandshake(uri: request.uri.description, headers: headers) {
+            if method == .GET, !headers.contains(name: "upgrade"),
+                let refused = await switchboard.checkHandshake(uri: request.uri.description, headers: headers, remoteAddress: channel.remoteAddress)
+            {
                 rejection = refused
             }
             let body = ByteBuffer(string: rejection.body)

@@ -20,7 +20,7 @@ struct BenchToolTests {
 
     @Test("fanout: every message reaches every subscriber, with one latency sample per delivery")
     func fanoutDeliversEverything() async throws {
-        try await TestServers.with { server in
+        try await TestServers.with(configuration: .unlimited) { server in
             var options = Self.options(port: server.port)
             options.subscribers = 20
             options.rate = 20
@@ -58,7 +58,7 @@ struct BenchToolTests {
 
     @Test("rtt: a closed loop of message.send → ack gets acks and no errors")
     func roundTrips() async throws {
-        try await TestServers.with { server in
+        try await TestServers.with(configuration: .unlimited) { server in
             var options = Self.options(port: server.port)
             options.clients = 4
             options.duration = .seconds(1)
@@ -77,7 +77,7 @@ struct BenchToolTests {
 
     @Test("resume: after the storm every missed event reaches every subscriber once; the lone client gets all it missed")
     func resumeDeliversEverythingOnce() async throws {
-        try await TestServers.with { server in
+        try await TestServers.with(configuration: .unlimited) { server in
             var options = Self.options(port: server.port)
             options.subscribers = 20
             options.events = 10
@@ -129,7 +129,7 @@ struct BenchToolTests {
 
     @Test("resume: a server that cannot replay that far is reported as not recovered, not as delivered")
     func resumeNotRecovered() async throws {
-        var configuration = SwitchboardConfiguration()
+        var configuration = SwitchboardConfiguration.unlimited
         configuration.history = HistoryConfiguration(maxReplay: 5)
         try await TestServers.with(configuration: configuration) { server in
             var options = Self.options(port: server.port)
@@ -211,7 +211,7 @@ struct BenchToolTests {
 
     @Test("idle: connections joined, resident memory read before and after")
     func idleMemory() async throws {
-        try await TestServers.with { server in
+        try await TestServers.with(configuration: .unlimited) { server in
             var options = Self.options(port: server.port)
             options.connections = 50
             options.serverPID = getpid()
@@ -232,7 +232,7 @@ struct BenchToolTests {
 
     @Test("history: every event acked and kept; the frame size it reports is the size the server keeps")
     func historyMemory() async throws {
-        try await TestServers.with { server in
+        try await TestServers.with(configuration: .unlimited) { server in
             var options = Self.options(port: server.port)
             options.rooms = 3
             options.events = 20
@@ -258,7 +258,7 @@ struct BenchToolTests {
 
     @Test("connect: handshakes complete and are timed")
     func handshakes() async throws {
-        try await TestServers.with { server in
+        try await TestServers.with(configuration: .unlimited) { server in
             var options = Self.options(port: server.port)
             options.clients = 2
             options.duration = .milliseconds(500)
@@ -277,7 +277,7 @@ struct BenchToolTests {
 
     @Test("a wrong secret is reported as a refused handshake")
     func wrongSecret() async throws {
-        try await TestServers.with { server in
+        try await TestServers.with(configuration: .unlimited) { server in
             var options = Self.options(port: server.port)
             options.jwtSecret = "not-the-server-secret-0123456789abcdef"
             options.clients = 1
@@ -327,8 +327,14 @@ struct BenchToolTests {
                     // Each node's log says which bench users connected there.
                     let logA = CapturedLogs()
                     let logB = CapturedLogs()
-                    try await TestServers.with(configuration: RedisBrokerTests.quiet, broker: brokerA, logger: logA.logger) { a in
-                        try await TestServers.with(configuration: RedisBrokerTests.quiet, broker: brokerB, logger: logB.logger) { b in
+                    // As the bench scripts run the nodes: without rate limits.
+                    let configuration = {
+                        var configuration = RedisBrokerTests.quiet
+                        configuration.rateLimits = .off
+                        return configuration
+                    }()
+                    try await TestServers.with(configuration: configuration, broker: brokerA, logger: logA.logger) { a in
+                        try await TestServers.with(configuration: configuration, broker: brokerB, logger: logB.logger) { b in
                             var options = Self.options(port: a.port)
                             options.otherURLs = ["ws://127.0.0.1:\(b.port)/ws"]
                             options.subscribers = 20

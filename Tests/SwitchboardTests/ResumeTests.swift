@@ -156,7 +156,8 @@ struct ResumeTests {
 
     @Test("a second connection resuming while the first one's replay is still being sent gets every event once")
     func secondResumeWhileTheFirstIsReplaying() async throws {
-        try await TestServers.with { server in
+        // Its publishers send faster than message.send's default limit.
+        try await TestServers.with(configuration: .unlimited) { server in
             let bob = try await server.open("bob")
             _ = try await Self.joinPosition(bob, "lobby")
             let first = try await server.open("alice")
@@ -397,7 +398,8 @@ struct ResumeTests {
 
     @Test("publishers on other connections keep sending while one client drops and resumes at random points: it ends with the exact sequence")
     func resumeUnderConcurrentPublishers() async throws {
-        try await TestServers.with { server in
+        // Its publishers send faster than message.send's default limit.
+        try await TestServers.with(configuration: .unlimited) { server in
             let publishers = try await [server.open("bob"), server.open("carol"), server.open("dave")]
             for publisher in publishers { _ = try await Self.joinPosition(publisher, "lobby") }
             var client = try await server.open("alice")
@@ -447,7 +449,8 @@ struct ResumeTests {
 
     @Test("connections cut by a proxy at random points (mid-frame included, FIN or RST) while publishers keep sending: the client ends with the exact sequence", arguments: [false, true])
     func resumeThroughACuttingProxy(reset: Bool) async throws {
-        try await TestServers.with { server in
+        // Its publishers send faster than message.send's default limit.
+        try await TestServers.with(configuration: .unlimited) { server in
             let proxy = try await ChaosProxy.start(upstreamPort: server.port, reset: reset)
             let publishers = try await [server.open("bob"), server.open("carol")]
             for publisher in publishers { _ = try await Self.joinPosition(publisher, "lobby") }

@@ -246,7 +246,8 @@ struct RoomTests {
     }
 
     @Test func roomEventsArriveInEventIDOrderUnderConcurrentSenders() async throws {
-        try await TestServers.with { server in
+        // 50 sends per sender as fast as acks come: past message.send's default burst.
+        try await TestServers.with(configuration: .unlimited) { server in
             let listener = try await server.open("listener")
             _ = try await Self.join(listener, "busy")
             var senders: [TestWebSocketClient] = []

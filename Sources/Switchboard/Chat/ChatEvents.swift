@@ -72,7 +72,7 @@ extension EventRouter {
                     _ -> EventLoopFuture<DeferredReply> in
                     switch Self.publishChatMessage(message, context: context) {
                     case .now(let data): return context.socket.eventLoop.makeSucceededFuture(DeferredReply(data: data))
-                    case .later(let reply): return reply
+                    case .later(let reply), .published(let reply): return reply
                     }
                 }
                 return .later(published)
@@ -115,7 +115,7 @@ extension EventRouter {
         case .now(let eventID):
             return .now(ChatAck.data(eventID: eventID, timestamp: timestamp))
         case .later(let published):
-            return .later(published.map { DeferredReply(data: ChatAck.data(eventID: $0, timestamp: timestamp)) })
+            return .published(published.map { DeferredReply(data: ChatAck.data(eventID: $0, timestamp: timestamp)) })
         }
     }
 

@@ -36,8 +36,9 @@ public struct SwitchboardConfiguration: Sendable {
     /// Name of a token claim holding an array of room names to auto-join on connect. Default `rooms`;
     /// `nil` turns it off.
     public var roomsClaim: String?
-    /// Bytes that may wait in one connection's outbound buffer before the channel reports itself
-    /// not writable (the byte accounting a backpressure policy acts on). Default 1 MiB.
+    /// Bytes that may wait in one connection's outbound buffer (events the client has not read
+    /// yet, beyond what the kernel holds); past it the client is a slow consumer and is closed
+    /// with 4008, so that it resumes from history instead of holding memory. Default 1 MiB.
     public var outboundHighWaterMark: Int
     /// Longest `id` a client may put in an envelope, in UTF-8 bytes. Default 128.
     public var maxEnvelopeIDLength: Int
@@ -67,6 +68,9 @@ public struct SwitchboardConfiguration: Sendable {
     /// `Cache-Control` and an `ETag`); its TypeScript declarations are served beside it, at the
     /// same path with `.d.ts` instead of `.js`. Default `/switchboard.js`; `nil` serves neither.
     public var clientScriptPath: String?
+    /// Rate limits of client events per connection and of handshakes per remote address. Default:
+    /// see ``RateLimits``; ``RateLimits/off`` for none.
+    public var rateLimits: RateLimits
     /// During a drain (``SwitchboardServer/drain()``, `SIGTERM` in `serve`), the open connections
     /// are closed with 1012 at times spread evenly over this window, so that their clients do not
     /// all reconnect to the other nodes in the same moment. Default 5 s; `.zero` closes them all
@@ -101,6 +105,7 @@ public struct SwitchboardConfiguration: Sendable {
         idempotencyKeysPerUser: Int = 1000,
         maxHandlersInFlight: Int = 16,
         clientScriptPath: String? = "/switchboard.js",
+        rateLimits: RateLimits = .init(),
         drainWindow: Duration = .seconds(5),
         drainTimeout: Duration = .seconds(10)
     ) {
@@ -126,6 +131,7 @@ public struct SwitchboardConfiguration: Sendable {
         self.idempotencyKeysPerUser = idempotencyKeysPerUser
         self.maxHandlersInFlight = maxHandlersInFlight
         self.clientScriptPath = clientScriptPath
+        self.rateLimits = rateLimits
         self.drainWindow = drainWindow
         self.drainTimeout = drainTimeout
     }

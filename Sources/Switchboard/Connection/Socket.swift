@@ -58,6 +58,9 @@ public final class Socket: @unchecked Sendable {
     /// The rooms of the handshake (membership store, token claim), joined on the connection's first
     /// message, so that a `session.hello` can resume them; `nil` once joined.
     var pendingRooms: [String]?
+    /// One token bucket per limited event class (``EventRateLimiter``); empty (no allocation)
+    /// until the connection's first limited event.
+    var rateBuckets: [Int64] = []
 
     init(id: SocketID, user: AuthenticatedUser, channel: any Channel, hub: LoopHub) {
         self.id = id
@@ -152,7 +155,13 @@ public final class Socket: @unchecked Sendable {
         case linger
         /// A peer that stopped answering: TCP is closed as soon as the Close frame is written.
         case closeNow
+        /// A peer that does not read: the Close frame waits behind what it has not read, so TCP
+        /// is closed once it is written or after `slowConsumerCloseDeadline`, whichever is first.
+        case abandon
     }
+
+    /// How long a slow consumer's Close frame may wait behind its unread events.
+    static let slowConsumerCloseDeadline = TimeAmount.seconds(1)
 
     /// On the loop: sends a Close frame with `code` and `reason`, then goes on as `then` says.
     func closeOnLoop(code: UInt16, reason: String, then followUp: CloseFollowUp) {
@@ -183,6 +192,10 @@ public final class Socket: @unchecked Sendable {
             channel.closeFuture.whenComplete { _ in timer.cancel() }
         case .closeNow:
             written.whenComplete { _ in channel.close(promise: nil) }
+        case .abandon:
+            written.whenComplete { _ in channel.close(promise: nil) }
+            let timer = eventLoop.scheduleTask(in: Self.slowConsumerCloseDeadline) { channel.close(promise: nil) }
+            channel.closeFuture.whenComplete { _ in timer.cancel() }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -44,6 +45,10 @@ public final class SwitchboardServer: Sendable {
     /// Each user's connection slots.
     public let connectionSlots: any ConnectionSlotStore
     let socketIDs = SocketIDGenerator()
+    /// Connections closed as slow consumers since the server started.
+    let slowConsumers = ManagedAtomic<Int>(0)
+    /// The rate limits of ``SwitchboardConfiguration/rateLimits`` at work.
+    let rateLimiting: RateLimiting
     private let hubs = NIOLockedValueBox<[ObjectIdentifier: LoopHub]>([:])
     /// The drain, once one has started (see ``drain()``).
     let drainState = NIOLockedValueBox<Task<Void, Never>?>(nil)
@@ -73,8 +78,9 @@ public final class SwitchboardServer: Sendable {
     ///   - connectionSlots: each user's connections, against
     ///     ``SwitchboardConfiguration/maxConnectionsPerUser``; `nil` for an
     ///     ``InMemoryConnectionSlotStore``.
-    ///   - clock: time for the presence grace period and for the default broker's and idempotency
-    ///     store's retention (a test passes a clock it moves itself).
+    ///   - clock: time for the presence grace period, for the default broker's and idempotency
+    ///     store's retention, and for the rate limits' buckets (a test passes a clock it moves
+    ///     itself).
     ///   - logger: lifecycle at info level, messages at debug level.
     public init<C: Clock & Sendable>(
         configuration: SwitchboardConfiguration = .init(),
@@ -120,6 +126,7 @@ public final class SwitchboardServer: Sendable {
             sleep: { try await clock.sleep(for: $0) }
         )
         self.connectionSlots = connectionSlots ?? InMemoryConnectionSlotStore()
+        self.rateLimiting = RateLimiting(configuration.rateLimits, now: RateLimiting.uptime(of: clock))
         self.startTimer = Self.timer(on: clock)
     }
 
@@ -135,6 +142,7 @@ public final class SwitchboardServer: Sendable {
         self.synchronousIdempotency = nil
         self.rooms = RoomManager(broker: InMemoryBroker(configuration: configuration.history), presence: InMemoryPresenceStore(), logger: logger)
         self.connectionSlots = InMemoryConnectionSlotStore()
+        self.rateLimiting = RateLimiting(configuration.rateLimits, now: RateLimiting.uptime(of: ContinuousClock()))
         self.startTimer = Self.timer(on: ContinuousClock())
     }
 
@@ -154,9 +162,15 @@ public final class SwitchboardServer: Sendable {
 
     // MARK: handshake
 
-    /// Checks a handshake before the upgrade: origin (403), token (401), the user's connection
-    /// limit (429), and loads the rooms to auto-join (503 if the store fails).
+    /// Checks a handshake before the upgrade: the remote address's handshake rate (429, before
+    /// anything else), origin (403), token (401), the user's connection limit (429), and loads the
+    /// rooms to auto-join (503 if the store fails).
     public func evaluateHandshake(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?) async -> HandshakeDecision {
+        // Before the token is verified: a flood costs a table lookup per attempt, not a signature
+        // check. Logged by the limiter, throttled, not once per refusal.
+        if let rejection = rateLimiting.checkHandshake(from: remoteAddress, logger: logger) {
+            return .reject(rejection)
+        }
         let redactedURI = HandshakeCredentials.redact(uri)
         let decision = await decide(uri: uri, headers: headers, redactedURI: redactedURI)
         if case .reject(let rejection) = decision {
@@ -174,8 +188,12 @@ public final class SwitchboardServer: Sendable {
     /// Says what ``evaluateHandshake(uri:headers:remoteAddress:)`` would decide, without taking a
     /// connection slot: `nil` when the handshake would be accepted, the rejection otherwise. For
     /// the plain HTTP `GET` on the WebSocket path, which lets a browser (that sees only 1006 for a
-    /// refused handshake) learn why it was refused.
-    public func checkHandshake(uri: String, headers: HTTPHeaders) async -> HandshakeRejection? {
+    /// refused handshake) learn why it was refused. A check counts against the handshake rate of
+    /// `remoteAddress` (it verifies the token too).
+    public func checkHandshake(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress? = nil) async -> HandshakeRejection? {
+        if let rejection = rateLimiting.checkHandshake(from: remoteAddress, logger: logger) {
+            return rejection
+        }
         let redactedURI = HandshakeCredentials.redact(uri)
         switch await decide(uri: uri, headers: headers, redactedURI: redactedURI, takesSlot: false) {
         case .accept:
@@ -298,6 +316,13 @@ public final class SwitchboardServer: Sendable {
             hubs[key] = hub
             return hub
         }
+    }
+
+    /// How often the rate limits refused events and handshakes, and closed connections, since the
+    /// server started. Each refusal is also logged: at debug level one by one, and at warning
+    /// level once per 10 s per kind, with the number not logged in between.
+    public var rateLimitCounters: RateLimitCounters {
+        rateLimiting.counters
     }
 
     /// Open connections, over all event loops.

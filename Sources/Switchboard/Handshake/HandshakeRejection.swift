@@ -41,6 +41,17 @@ public struct HandshakeRejection: Error, Sendable, Equatable {
         HandshakeRejection(status: .tooManyRequests, code: "too_many_connections", message: "at most \(limit) connections per user")
     }
 
+    /// HTTP 429 `rate_limited`, with `Retry-After`: too many handshakes from the client's address
+    /// (``RateLimits/handshakesPerAddress``).
+    public static func rateLimited(retryAfterSeconds: Int64) -> HandshakeRejection {
+        HandshakeRejection(
+            status: .tooManyRequests,
+            code: "rate_limited",
+            message: "too many handshakes from this address; retry after \(retryAfterSeconds) s",
+            headers: [("Retry-After", String(retryAfterSeconds))]
+        )
+    }
+
     public static func == (lhs: HandshakeRejection, rhs: HandshakeRejection) -> Bool {
         lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message
     }

@@ -34,6 +34,9 @@ public final class RoomManager: BrokerSubscriber, Sendable {
     private let presenceGrace: Duration
     /// Waits on the server's clock (a closure, so that the type is not generic over it).
     private let sleep: @Sendable (Duration) async throws -> Void
+    /// Ended connections whose presence waits out the grace period: user and rooms, by a number
+    /// of their own. ``departNow()`` takes them all at once.
+    private let departures = NIOLockedValueBox<(next: UInt64, waiting: [UInt64: (user: String, rooms: [String])])>((0, [:]))
     private let shards: [NIOLockedValueBox<[String: LocalRoom]>]
     private let socketLocks: [NIOLock]
 
@@ -380,15 +383,40 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         // the members see no leave and no join. One task per ended connection, not per room.
         let grace = presenceGrace
         let sleep = self.sleep
+        let number = departures.withLockedValue { departures in
+            defer { departures.next += 1 }
+            departures.waiting[departures.next] = (user, rooms)
+            return departures.next
+        }
         Task {
             // Cancelled or not, the user must not stay present for ever.
             try? await sleep(grace)
+            // Gone already when departNow() took it (the node is stopping).
+            guard self.departures.withLockedValue({ $0.waiting.removeValue(forKey: number) }) != nil else { return }
             // Not the connection's loop: its group may have been shut down meanwhile (a server
             // stopping), and a shut-down loop takes no more work.
             let loop = Self.anyEventLoop
             for name in rooms { self.removePresence(user, from: name, on: loop) }
         }
         return rooms
+    }
+
+    /// Ends the grace period of every connection that ended within it: their users leave the
+    /// rooms' presence now (announced where they were the last), instead of after the period.
+    /// For a node that stops: its deferred removals could not run later, and the other nodes
+    /// would hear `presence.leave` only when its entries expire. Returns once the presence store
+    /// and the broker have answered.
+    public func departNow() async {
+        let waiting = departures.withLockedValue { departures in
+            defer { departures.waiting = [:] }
+            return departures.waiting.values
+        }
+        let loop = Self.anyEventLoop
+        var removals: [EventLoopFuture<Void>] = []
+        for (user, rooms) in waiting {
+            for name in rooms { removals.append(removePresence(user, from: name, on: loop)) }
+        }
+        for removal in removals { try? await removal.get() }
     }
 
     private func removeFromRoom(_ socket: Socket, _ name: String) {
@@ -414,16 +442,19 @@ public final class RoomManager: BrokerSubscriber, Sendable {
 
     /// Takes one connection of `user` out of the room's presence; announces `presence.leave` when
     /// it was the user's last.
-    private func removePresence(_ user: String, from name: String, on eventLoop: any EventLoop) {
+    @discardableResult
+    private func removePresence(_ user: String, from name: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let announcesPresence = self.announcesPresence
         let logger = self.logger
-        presence.remove(user, from: name, on: eventLoop).flatMap { lastOfUser -> EventLoopFuture<Void> in
+        let removed = presence.remove(user, from: name, on: eventLoop).flatMap { lastOfUser -> EventLoopFuture<Void> in
             guard lastOfUser, announcesPresence else { return eventLoop.makeSucceededVoidFuture() }
             return self.broker.publish(Self.presenceEvent("presence.leave", user: user, room: name, origin: nil), on: eventLoop).map { _ in }
-        }.whenFailure { error in
+        }
+        removed.whenFailure { error in
             // Nobody is waiting for this one: say it in the log, at least.
             logger.error("presence.leave not announced", metadata: ["room": "\(name)", "user": "\(user)", "error": "\(error)"])
         }
+        return removed
     }
 
     /// Announces presence that changed without a join or leave of this node (see ``PresenceObserver``).

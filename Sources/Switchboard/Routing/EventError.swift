@@ -37,6 +37,9 @@ public struct EventError: Error, Sendable, Equatable {
         /// The `id` was used before by this user for another event or other `data` (within the
         /// idempotency window); the message was not handled.
         public static let idempotencyConflict = "idempotency_conflict"
+        /// The connection sent this event faster than its rate limit allows; the error's data
+        /// carries `retryAfter` (milliseconds). The event was not handled.
+        public static let rateLimited = "rate_limited"
     }
 
     /// `error` itself when it is an ``EventError``, else `invalid_payload` (decoding is the only

@@ -23,9 +23,9 @@ public struct EventRouter: Sendable {
         /// Runs entirely on the event loop: for built-in handlers that never block. The result is
         /// the ack's `data` as JSON bytes, now or once the broker has answered.
         case onLoop(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> LoopReply)
-        /// Runs on the event loop like `onLoop`, but a reply that waits for the broker does not hold
-        /// back the connection's next message of a pipelined event: the handler has issued its
-        /// effect (a publish, which the broker applies in call order) by the time it returns.
+        /// Runs on the event loop like `onLoop`, but a ``LoopReply/published(_:)`` reply does not
+        /// hold back the connection's next message of a pipelined event: the handler has issued its
+        /// publish, which the broker applies in call order, by the time it returns.
         case pipelined(@Sendable (InboundPayload, EventContext, JSONDecoder) throws -> LoopReply)
 
         var isPipelined: Bool {

@@ -7,6 +7,9 @@ enum LoopReply: Sendable {
     /// The ack once `future` completes (on the connection's loop); its `followUp` then runs on the
     /// loop right after the ack is queued, in the same loop turn (a join's replay, say).
     case later(EventLoopFuture<DeferredReply>)
+    /// The ack once `future` completes, for a publish the handler has already issued: a pipelined
+    /// event's next message need not wait for it (``EventRouter/Route/pipelined(_:)``).
+    case published(EventLoopFuture<DeferredReply>)
 }
 
 /// A reply that was not ready at once.

@@ -41,6 +41,9 @@ enum MessageDispatcher {
             let route = router.routes[envelope.event]
             let data = InboundPayload(message: message, range: envelope.data)
             var responder = Responder(socket: socket, id: envelope.id, event: envelope.event, switchboard: switchboard)
+            // Limited on arrival, before the message waits for its turn or its id is claimed: a
+            // refused message is not handled, and its id stays free for the retry.
+            if case .arrived = dispatch, route != nil, !withinRateLimit(envelope.event, id: envelope.id, socket: socket, switchboard: switchboard) { return }
             // One message at a time per connection, in arrival order, but for pipelined events;
             // heartbeats are answered at once, so that a slow handler never makes a live
             // connection look dead.
@@ -88,9 +91,11 @@ enum MessageDispatcher {
                     switch result {
                     case .now(let data):
                         responder.ack(data)
-                    case .later(let future):
-                        // A pipelined handler has issued its publish: the next message may go on.
-                        let pipelined = route.isPipelined
+                    case .later(let future), .published(let future):
+                        // A pipelined event whose handler has issued its publish: the next message
+                        // may go on. Anything else holds the connection until it is answered.
+                        let pipelined: Bool
+                        if route.isPipelined, case .published = result { pipelined = true } else { pipelined = false }
                         let responder = responder
                         if pipelined {
                             socket.inFlight += 1
@@ -154,9 +159,13 @@ enum MessageDispatcher {
             guard let envelope = envelope(of: headerBytes, socket: socket, switchboard: switchboard, badCode: EventError.Code.badBinaryEnvelope) else {
                 return
             }
-            if case .arrived = dispatch, mustWait(socket, pipelined: false, switchboard: switchboard) {
-                wait(.binary, payload, pipelined: false, claim: nil, socket: socket, switchboard: switchboard)
-                return
+            if case .arrived = dispatch {
+                // Limited on arrival, as text messages are.
+                if router.binaryRoutes[envelope.event] != nil, !withinRateLimit(envelope.event, id: envelope.id, socket: socket, switchboard: switchboard) { return }
+                if mustWait(socket, pipelined: false, switchboard: switchboard) {
+                    wait(.binary, payload, pipelined: false, claim: nil, socket: socket, switchboard: switchboard)
+                    return
+                }
             }
             if socket.pendingRooms != nil {
                 joinPendingRooms(socket, switchboard: switchboard)
@@ -410,6 +419,34 @@ enum MessageDispatcher {
                 }
             }
             return (room, join)
+        }
+    }
+
+    // MARK: rate limits
+
+    /// Takes a token for `event` from the connection's buckets. When there is none, the event is
+    /// not handled: the client gets `rate_limited` with the milliseconds until there is one, or,
+    /// past ``RateLimits/closeAfterLimited``, the connection is closed with 1008. Checked when the
+    /// message arrives, before it waits for its turn and before its id is claimed, so that a retry
+    /// of a limited event is handled; its reply may therefore come before those of earlier
+    /// messages still being handled.
+    private static func withinRateLimit(_ event: String, id: String?, socket: Socket, switchboard: SwitchboardServer) -> Bool {
+        let limiting = switchboard.rateLimiting
+        switch limiting.events.check(event, buckets: &socket.rateBuckets, now: limiting.now) {
+        case .allowed:
+            return true
+        case .limited(let retryAfter):
+            let milliseconds = TokenSchedule.milliseconds(retryAfter)
+            socket.deliver(
+                OutboundMessage.errorFrame(
+                    id: id, code: EventError.Code.rateLimited, message: "too many \(event); retry after \(milliseconds) ms", retryAfter: milliseconds,
+                    allocator: socket.channel.allocator))
+            limiting.limited(event, socket: socket, retryAfterMilliseconds: milliseconds, logger: switchboard.logger)
+            return false
+        case .abusive:
+            limiting.closed(socket, event: event, logger: switchboard.logger)
+            socket.closeOnLoop(code: CloseCode.policyViolation, reason: "rate limit exceeded", then: .awaitReply)
+            return false
         }
     }
 

@@ -96,14 +96,19 @@ enum OutboundMessage {
         buffer.writeInteger(UInt8(ascii: "}"))
     }
 
-    /// `{"event":"error","id":…,"data":{"code":…,"message":…}}`.
-    static func errorFrame(id: String?, code: String, message: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// `{"event":"error","id":…,"data":{"code":…,"message":…}}`, with `"retryAfter":…`
+    /// (milliseconds) in `data` when given.
+    static func errorFrame(id: String?, code: String, message: String, retryAfter: Int64? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
         var data = ByteBuffer()
-        data.reserveCapacity(32 + code.utf8.count + message.utf8.count)
+        data.reserveCapacity(56 + code.utf8.count + message.utf8.count)
         data.writeStaticString("{\"code\":")
         data.writeJSONString(code)
         data.writeStaticString(",\"message\":")
         data.writeJSONString(message)
+        if let retryAfter {
+            data.writeStaticString(",\"retryAfter\":")
+            data.writeString(String(retryAfter))
+        }
         data.writeInteger(UInt8(ascii: "}"))
         return data.withUnsafeReadableBytes { frame(Header(event: "error", id: id), dataJSON: $0, allocator: allocator) }
     }

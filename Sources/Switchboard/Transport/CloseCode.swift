@@ -8,7 +8,7 @@ public enum CloseCode {
     public static let protocolError: UInt16 = 1002
     /// A text message (or close reason) was not valid UTF-8.
     public static let invalidPayload: UInt16 = 1007
-    /// The client kept sending invalid messages.
+    /// The client kept sending invalid messages, or kept sending past its rate limits.
     public static let policyViolation: UInt16 = 1008
     /// A message was larger than the configured maximum.
     public static let messageTooBig: UInt16 = 1009
@@ -26,4 +26,7 @@ public enum CloseCode {
     public static let tokenExpired: UInt16 = 4001
     /// The client sent no message within the idle timeout.
     public static let idleTimeout: UInt16 = 4002
+    /// The client read its events slower than they came, until more than the outbound high-water
+    /// mark waited for it; reconnect and resume (the events it missed come from history).
+    public static let slowConsumer: UInt16 = 4008
 }

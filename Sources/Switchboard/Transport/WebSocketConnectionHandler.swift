@@ -219,6 +219,24 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         }
     }
 
+    /// NIO reports the connection not writable once more than the outbound high-water mark waits
+    /// in its buffer: the client reads slower than its events come. Waiting for it would let its
+    /// buffer grow without bound, so it is closed as a slow consumer (4008); it resumes from
+    /// history when it reconnects. The fan-out never waits on it either way.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !context.channel.isWritable, registered, socket.state == .open {
+            // Not from here: this runs inside the write that crossed the mark, while the socket is
+            // still appending to its pending frames; closing now would flush them mid-append.
+            let (socket, switchboard, channel) = (self.socket, self.switchboard, context.channel)
+            context.eventLoop.execute {
+                guard socket.state == .open, !channel.isWritable else { return }
+                let buffered = (try? channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? -1
+                switchboard.closedSlowConsumer(socket, bufferedBytes: buffered)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             // The HTTP server's graceful shutdown (Hummingbird's, on SIGTERM): the connection is

@@ -116,7 +116,13 @@ struct RedisBrokerTests {
 
     @Test("a burst of message.sends from one connection, sent without waiting for acks, is published in the order sent, each acked with its position")
     func pipelinedBurstKeepsOrder() async throws {
-        try await Self.withTwoNodes { a, b, _, _ in
+        // 200 at once: past message.send's default rate limit, which is not what this checks.
+        let configuration = {
+            var configuration = Self.quiet
+            configuration.rateLimits = .off
+            return configuration
+        }()
+        try await Self.withTwoNodes(configuration: configuration) { a, b, _, _ in
             let (alice, bob, joined) = try await Self.aliceAndBob(a, b)
             let count = 200
             // Back to back: the node reads them together, and they are in flight at once.
@@ -163,6 +169,124 @@ struct RedisBrokerTests {
             #expect(Self.contents(try await Resume.events(resumed, room: "lobby", through: live)) == ["live"])
             for client in [bob, resumed, carol] { await client.close() }
         }
+    }
+
+    @Test("three nodes: a client whose connections a proxy cuts at random points (mid-frame too) resumes on the next node each time, and ends with the exact sequence; a send retried on another node runs once")
+    func resumeAcrossThreeNodesThroughACuttingProxy() async throws {
+        let redis = try await RedisServer.start()
+        let prefix = "t\(UUID().uuidString.prefix(8)):"
+        do {
+            // Each node with every store on Redis, as `serve --redis` has them.
+            @Sendable func node(_ broker: RedisBroker, _ body: @Sendable (TestServer) async throws -> Void) async throws {
+                try await TestServers.with(
+                    configuration: Self.quiet, broker: broker,
+                    idempotency: RedisIdempotencyStore(client: broker.client, keyPrefix: prefix),
+                    connectionSlots: RedisConnectionSlotStore(client: broker.client, keyPrefix: prefix),
+                    body)
+            }
+            try await Self.withBroker(on: redis, prefix: prefix) { brokerA in
+                try await Self.withBroker(on: redis, prefix: prefix) { brokerB in
+                    try await Self.withBroker(on: redis, prefix: prefix) { brokerC in
+                        try await node(brokerA) { a in
+                            try await node(brokerB) { b in
+                                try await node(brokerC) { c in
+                                    try await Self.resumeThroughProxy(nodes: [a, b, c])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } catch {
+            await redis.stop()
+            throw error
+        }
+        await redis.stop()
+    }
+
+    /// Publishers on the first two nodes; alice reconnects through a cutting proxy to each node in
+    /// turn, resuming from the last event she got.
+    static func resumeThroughProxy(nodes: [TestServer]) async throws {
+        let proxy = try await ChaosProxy.start(upstreamPort: nodes[0].port, reset: false)
+        let publishers = try await [nodes[0].open("bob"), nodes[1].open("carol")]
+        for publisher in publishers { _ = try await ResumeTests.joinPosition(publisher, "lobby") }
+        let direct = try await nodes[2].open("alice")
+        let start = try await ResumeTests.joinPosition(direct, "lobby")
+        await direct.close()
+        let stop = TestSignal()
+        let sent = TestLockedBox([0, 0])
+        let sending = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, publisher) in publishers.enumerated() {
+                    group.addTask {
+                        for message in 0..<1000 where !stop.hasFired {
+                            _ = try await ResumeTests.send(publisher, "lobby", "p\(index)-\(message)")
+                            sent.withLock { $0[index] = message + 1 }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let token = try await nodes[0].token("alice")
+        var received: [[String: JSONValue]] = []
+        var last = start
+        var cuts = 0
+        var attempts = 0
+        while cuts < 6, attempts < 40 {
+            attempts += 1
+            proxy.retarget(upstreamPort: nodes[attempts % nodes.count].port)
+            proxy.cutConnections(afterServerBytes: Int.random(in: 160...2400))
+            do {
+                let client = try await TestWebSocketClient.open(port: proxy.port, path: "/ws?token=\(token)")
+                let ack = try await Resume.hello(client, ["lobby": last.description])
+                #expect(Resume.outcome(ack, "lobby")?["recovered"] == .bool(true), "\(ack)")
+                while true {
+                    let event = try await client.nextJSON()
+                    guard let eid = Resume.eid(event) else { continue }
+                    received.append(event)
+                    last = eid
+                }
+            } catch TestClientError.connectionClosed {
+                cuts += 1
+            } catch TestClientError.handshakeRejected(let response) where response.status == 429 {
+                // The nodes have not all seen the last cut yet; a client would back off and retry.
+                try await waitUntil("alice's slots to free up") { try await nodes[0].switchboard.connectionSlots.count(of: "alice") < 5 }
+            }
+        }
+        #expect(cuts == 6, "cuts \(cuts) in \(attempts) attempts")
+        stop.fire()
+        try await sending.value
+        proxy.cutConnections(afterServerBytes: nil)
+        proxy.retarget(upstreamPort: nodes[2].port)
+        let client = try await TestWebSocketClient.open(port: proxy.port, path: "/ws?token=\(token)")
+        _ = try await Resume.hello(client, ["lobby": last.description])
+        let final = try await nodes[2].switchboard.rooms.position(of: "lobby")
+        if final.offset > last.offset {
+            received += try await Resume.events(client, room: "lobby", through: final, timeout: .seconds(15))
+        }
+        ResumeTests.expectConsecutive(received, after: start)
+        let contents = contents(received)
+        let counts = sent.withLock { $0 }
+        for index in 0..<2 {
+            #expect(contents.filter { $0.hasPrefix("p\(index)-") } == (0..<counts[index]).map { "p\(index)-\($0)" })
+        }
+        // A send whose ack was lost, retried on another node with the same id, runs once.
+        let retried = #"{"event":"message.send","data":{"room":"lobby","content":"retried"},"id":"r1"}"#
+        try await client.sendText(retried)
+        let firstAck = try await client.next(event: "r1", field: "id")
+        await client.close()
+        let again = try await nodes[1].openQuiet("alice")
+        _ = try await ResumeTests.joinPosition(again, "lobby")
+        try await again.sendText(retried)
+        let secondAck = try await again.next(event: "r1", field: "id")
+        #expect(secondAck == firstAck, "the retry gets the first attempt's reply")
+        let marker = try await ResumeTests.send(publishers[0], "lobby", "marker")
+        let tail = try await Resume.events(again, room: "lobby", through: marker)
+        #expect(Self.contents(tail) == ["marker"], "the retry published nothing: \(Self.contents(tail))")
+        await again.close()
+        for publisher in publishers { await publisher.close() }
+        await proxy.stop()
     }
 
     @Test("history is kept by each event's age on the nodes' clock: past retention a resume gets state.refresh")

@@ -313,4 +313,21 @@ struct ServeClusterTests {
             await alice.close()
         }
     }
+
+    @Test("a node shut down gracefully announces presence.leave for its users at once, though their grace period has not passed: the other nodes' members do not wait for its entries to expire")
+    func gracefulShutdownAnnouncesLeaves() async throws {
+        // A grace period and an entry TTL far longer than the wait here: only the shutdown can
+        // explain the leave.
+        try await ServeCluster.with(nodes: 2, arguments: ["--presence-grace", "120s", "--redis-node-ttl", "120s"]) { cluster in
+            let (alice, _) = try await cluster.connect("alice", node: 0)
+            _ = try await alice.join("lobby")
+            let (bob, _) = try await cluster.connect("bob", node: 1)
+            _ = try await bob.join("lobby")
+            cluster.nodes[0].terminate()
+            _ = try await alice.waitUntilEnded()
+            try await waitUntil("bob hears that alice left", timeout: .seconds(15)) { bob.presence("presence.leave", in: "lobby") == ["alice"] }
+            await alice.close()
+            await bob.close()
+        }
+    }
 }

@@ -129,6 +129,17 @@ enum TestServers {
     }()
 }
 
+extension SwitchboardConfiguration {
+    /// The defaults without rate limits, as the bench scripts run the server: for tests whose
+    /// publishers send faster than `message.send`'s default limit and check something else
+    /// (ordering, resume, the bench). `RateLimitTests` covers the limits.
+    static var unlimited: SwitchboardConfiguration {
+        var configuration = SwitchboardConfiguration()
+        configuration.rateLimits = .off
+        return configuration
+    }
+}
+
 extension EventRouter {
     /// The standalone server's events.
     static var chat: EventRouter {

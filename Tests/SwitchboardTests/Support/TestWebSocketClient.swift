@@ -512,6 +512,11 @@ final class TestWebSocketClient: Sendable {
         try await connection.finish()
     }
 
+    /// Stops (`false`) or resumes reading from TCP: a client that does not read its events.
+    func setReading(_ reading: Bool) async throws {
+        try await connection.channel.setOption(ChannelOptions.autoRead, value: reading).get()
+    }
+
     /// Whether the server aborted TCP with a reset (the client saw ECONNRESET).
     var wasReset: Bool { connection.wasReset }
 
