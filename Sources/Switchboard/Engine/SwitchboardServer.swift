@@ -162,12 +162,16 @@ public final class SwitchboardServer: Sendable {
 
     // MARK: handshake
 
-    /// Checks a handshake before the upgrade: the remote address's handshake rate (429, before
-    /// anything else), origin (403), token (401), the user's connection limit (429), and loads the
+    /// Checks a handshake before the upgrade: whether the server drains (503 `draining`, before
+    /// anything else), the remote address's handshake rate (429), origin (403), token (401), the user's connection limit (429), and loads the
     /// rooms to auto-join (503 if the store fails).
     public func evaluateHandshake(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?) async -> HandshakeDecision {
         // Before the token is verified: a flood costs a table lookup per attempt, not a signature
         // check. Logged by the limiter, throttled, not once per refusal.
+        // A draining node is asked first: its clients reconnect all at once (to other nodes, the
+        // load balancer permitting), and should hear why rather than a rate limit. Not logged per
+        // refusal either: the drain's start is.
+        if isDraining { return .reject(.draining) }
         if let rejection = rateLimiting.checkHandshake(from: remoteAddress, logger: logger) {
             return .reject(rejection)
         }
@@ -191,6 +195,7 @@ public final class SwitchboardServer: Sendable {
     /// refused handshake) learn why it was refused. A check counts against the handshake rate of
     /// `remoteAddress` (it verifies the token too).
     public func checkHandshake(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress? = nil) async -> HandshakeRejection? {
+        if isDraining { return .draining }
         if let rejection = rateLimiting.checkHandshake(from: remoteAddress, logger: logger) {
             return rejection
         }
