@@ -62,7 +62,9 @@ struct ServeDrainTests {
         let status = try await server.waitForExit(timeout: .seconds(15))
         let elapsed = ContinuousClock.now - start
         #expect(status == 0, "\(server.text)")
-        #expect(elapsed < .seconds(6) + .seconds(2), "exited \(elapsed) after signal \(signal); the drain timeout is 6 s")
+        // The drain ends within its 6 s; the margin is for the rest of the shutdown on a loaded
+        // machine (the timeout itself is tested in process, on the test's clock).
+        #expect(elapsed < .seconds(6) + .seconds(4), "exited \(elapsed) after signal \(signal); the drain timeout is 6 s")
         let received = closes.withLock { $0 }
         #expect(received.allSatisfy { $0.code == CloseCode.serviceRestart }, "\(received)")
         // Four of five slots over 3 s: at least a second between the first and the last.
