@@ -18,6 +18,16 @@ struct PipeliningTests {
         try await client.sendText(#"{"event":"message.send","data":{"room":"lobby","content":"\#(content)"},"id":"\#(id)"}"#)
     }
 
+    /// alice and bob in the lobby, alice past bob's `presence.join`.
+    static func aliceAndBob(_ server: TestServer) async throws -> (alice: TestWebSocketClient, bob: TestWebSocketClient) {
+        let alice = try await server.open("alice")
+        let bob = try await server.open("bob")
+        _ = try await RoomTests.join(alice, "lobby")
+        _ = try await RoomTests.join(bob, "lobby")
+        _ = try await alice.next(event: "presence.join")
+        return (alice, bob)
+    }
+
     /// The next message `client` gets is the ack of a heartbeat sent now: nothing else was on its
     /// way to it.
     static func expectNothingElse(_ client: TestWebSocketClient, sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -30,11 +40,7 @@ struct PipeliningTests {
     func publishesOverlap() async throws {
         let broker = HeldPublishBroker()
         try await TestServers.with(broker: broker) { server in
-            let alice = try await server.open("alice")
-            let bob = try await server.open("bob")
-            _ = try await RoomTests.join(alice, "lobby")
-            _ = try await RoomTests.join(bob, "lobby")
-            _ = try await alice.next(event: "presence.join")
+            let (alice, bob) = try await Self.aliceAndBob(server)
             for index in 1...3 { try await Self.send(alice, "m\(index)", id: "m\(index)") }
             // All three reach the broker while none has been answered.
             try await waitUntil("three publishes under way", timeout: .seconds(5)) { broker.published.withLock { $0 } == 3 }
@@ -82,11 +88,7 @@ struct PipeliningTests {
     func claimsOverlap() async throws {
         let store = HeldClaimStore()
         try await TestServers.with(idempotency: store) { server in
-            let alice = try await server.open("alice")
-            let bob = try await server.open("bob")
-            _ = try await RoomTests.join(alice, "lobby")
-            _ = try await RoomTests.join(bob, "lobby")
-            _ = try await alice.next(event: "presence.join")
+            let (alice, bob) = try await Self.aliceAndBob(server)
             for index in 1...3 { try await Self.send(alice, "m\(index)", id: "m\(index)") }
             try await waitUntil("three claims under way", timeout: .seconds(5)) { store.claims.withLock { $0 } == 3 }
             try await Self.expectNothingElse(bob)
@@ -104,11 +106,7 @@ struct PipeliningTests {
     func abandonedClaimsAreReleased() async throws {
         let store = HeldClaimStore()
         try await TestServers.with(configuration: Self.immediateLeave, idempotency: store) { server in
-            let alice = try await server.open("alice")
-            let bob = try await server.open("bob")
-            _ = try await RoomTests.join(alice, "lobby")
-            _ = try await RoomTests.join(bob, "lobby")
-            _ = try await alice.next(event: "presence.join")
+            let (alice, bob) = try await Self.aliceAndBob(server)
             for index in 1...2 { try await Self.send(alice, "m\(index)", id: "m\(index)") }
             try await waitUntil("two claims under way", timeout: .seconds(5)) { store.claims.withLock { $0 } == 2 }
             try await alice.resetTCP()

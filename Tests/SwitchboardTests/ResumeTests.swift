@@ -460,20 +460,8 @@ struct ResumeTests {
 
             let stop = TestSignal()
             let sent = TestLockedBox([0, 0])
-            let sending = Task {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (index, publisher) in publishers.enumerated() {
-                        group.addTask {
-                            // Until the test has made its cuts, and never more than 2000 each.
-                            for message in 0..<2000 where !stop.hasFired {
-                                _ = try await Self.send(publisher, "lobby", "p\(index)-\(message)")
-                                sent.withLock { $0[index] = message + 1 }
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-            }
+            // Until the test has made its cuts, and never more than 2000 each.
+            let sending = Resume.publishing(publishers, room: "lobby", limit: 2000, stop: stop, sent: sent)
             let token = try await server.token("alice")
             var received: [[String: JSONValue]] = []
             var last = start

@@ -127,10 +127,12 @@ struct TransportTests {
         configuration.pingInterval = .milliseconds(250)
         configuration.pongTimeout = .seconds(2)
         try await TestServers.with(configuration: configuration) { server in
+            // A live client on the same server answers every ping, meanwhile, and stays open. It
+            // connects first, so that it is there for the silent one's whole pong timeout however
+            // long a handshake takes on a loaded machine.
+            let live = try await server.open("live")
             let silent = try await server.open("silent")
             silent.autoPong = false
-            // A live client on the same server answers every ping, meanwhile, and stays open.
-            let live = try await server.open("live")
             let silentClosed = TestLockedBox(false)
             let answering = Task {
                 var answered = 0

@@ -215,19 +215,7 @@ struct RedisBrokerTests {
         await direct.close()
         let stop = TestSignal()
         let sent = TestLockedBox([0, 0])
-        let sending = Task {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (index, publisher) in publishers.enumerated() {
-                    group.addTask {
-                        for message in 0..<1000 where !stop.hasFired {
-                            _ = try await ResumeTests.send(publisher, "lobby", "p\(index)-\(message)")
-                            sent.withLock { $0[index] = message + 1 }
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-        }
+        let sending = Resume.publishing(publishers, room: "lobby", limit: 1000, stop: stop, sent: sent)
         let token = try await nodes[0].token("alice")
         var received: [[String: JSONValue]] = []
         var last = start

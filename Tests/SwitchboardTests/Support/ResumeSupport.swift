@@ -43,6 +43,26 @@ enum Resume {
     static func eid(_ message: [String: JSONValue]) -> EventID? {
         message["eid"]?.stringValue.flatMap(EventID.init)
     }
+
+    /// Each publisher sends `p<index>-<n>` to `room`, one after the other, until `stop` fires or
+    /// it has sent `limit`; `sent[index]` counts the acked ones.
+    static func publishing(
+        _ publishers: [TestWebSocketClient], room: String, limit: Int, stop: TestSignal, sent: TestLockedBox<[Int]>
+    ) -> Task<Void, any Error> {
+        Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, publisher) in publishers.enumerated() {
+                    group.addTask {
+                        for message in 0..<limit where !stop.hasFired {
+                            _ = try await ResumeTests.send(publisher, room, "p\(index)-\(message)")
+                            sent.withLock { $0[index] = message + 1 }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
 }
 
 /// A real broker with latency: the in-memory broker, whose recoveries complete only when the test

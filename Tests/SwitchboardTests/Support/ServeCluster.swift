@@ -33,8 +33,8 @@ final class ServeCluster: Sendable {
         }
     }
 
-    /// Starts a private redis-server and `count` nodes on it (`serve --redis … --presence-grace 0s`
-    /// plus `arguments`), waits (bounded) until every node says it is ready, runs `body`, and then
+    /// Starts a private redis-server and `count` nodes on it (`serve --redis … --presence-grace 0s
+    /// --rate-limits false` plus `arguments`), waits (bounded) until every node says it is ready, runs `body`, and then
     /// ends the nodes and the redis-server(s), whatever happened.
     static func with(nodes count: Int, arguments: [String] = [], _ body: (ServeCluster) async throws -> Void) async throws {
         let redis = try await RedisServer.start()
@@ -52,7 +52,10 @@ final class ServeCluster: Sendable {
                 // Each node has its own membership file, as nodes on separate machines would.
                 let node = try CLIProcess(
                     ["serve", "--port", "0", "--database", directory.appendingPathComponent("node\(index).sqlite").path,
-                     "--redis", "redis://127.0.0.1:\(redis.port)/0", "--presence-grace", "0s"] + arguments,
+                     "--redis", "redis://127.0.0.1:\(redis.port)/0", "--presence-grace", "0s",
+                     // The tests' publishers send as fast as the acks come, far past the default
+                     // 20 message.send/s of one connection.
+                     "--rate-limits", "false"] + arguments,
                     environment: ["SWITCHBOARD_JWT_SECRET": secret], standardError: directory.appendingPathComponent("node\(index).log"))
                 started.withLock { $0.append(node) }
             }
