@@ -95,7 +95,7 @@ struct ServeClusterTests {
                     lic.events("lobby").count >= 10 && lid.events("lobby").count >= 1
                 }
                 let ackedAtKill = acked.withLock { $0.count }
-                #expect(cluster.nodes[c].kill9(), "node C exited")
+                #expect(await cluster.nodes[c].kill9(), "node C exited")
                 // Its clients see the connection end and resume on the others from their last eids.
                 for (peer, node) in [(lic, a), (lid, b)] {
                     _ = try await peer.waitUntilEnded()
@@ -305,7 +305,7 @@ struct ServeClusterTests {
         try await ServeCluster.with(nodes: 2, arguments: ["--max-connections-per-user", "1"]) { cluster in
             let (alice, _) = try await cluster.connect("alice", node: 0)
             #expect(try await Self.canConnect(cluster, "alice", port: cluster.ports[1]) == false, "the limit holds over nodes")
-            cluster.nodes[0].terminate()
+            await cluster.nodes[0].terminateAndWait()
             #expect(!cluster.nodes[0].isRunning)
             _ = try await alice.waitUntilEnded()
             // terminate() waited for the exit: the slot is back already (one attempt, no waiting it out).
@@ -323,7 +323,7 @@ struct ServeClusterTests {
             _ = try await alice.join("lobby")
             let (bob, _) = try await cluster.connect("bob", node: 1)
             _ = try await bob.join("lobby")
-            cluster.nodes[0].terminate()
+            await cluster.nodes[0].terminateAndWait()
             _ = try await alice.waitUntilEnded()
             try await waitUntil("bob hears that alice left", timeout: .seconds(15)) { bob.presence("presence.leave", in: "lobby") == ["alice"] }
             await alice.close()

@@ -118,31 +118,56 @@ final class CLIProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
     }
 
-    /// SIGTERM, then up to `grace` for the process to exit, then SIGKILL; waits (bounded) for the exit.
+    /// SIGTERM, and returns at once (for clean-up, in a `defer`): a thread outside the task pool
+    /// sends SIGKILL if the process still runs after `grace`. A test that needs the exit to have
+    /// happened uses ``terminateAndWait(grace:)``. (Waiting here would block one of the few
+    /// threads every test's tasks run on for as long as a drain takes.)
     func terminate(grace: Duration = .seconds(5)) {
         guard process.isRunning else { return }
         process.terminate()
-        if !Self.waitForExit(process, within: grace) {
+        let process = self.process
+        Thread.detachNewThread {
+            if !Self.waitForExit(process, within: grace) { kill(process.processIdentifier, SIGKILL) }
+        }
+    }
+
+    /// SIGTERM, then up to `grace` for the process to exit, then SIGKILL; waits (bounded, without
+    /// holding a thread) for the exit.
+    func terminateAndWait(grace: Duration = .seconds(5)) async {
+        guard process.isRunning else { return }
+        process.terminate()
+        if !(await Self.exited(process, within: grace)) {
             kill(process.processIdentifier, SIGKILL)
-            _ = Self.waitForExit(process, within: .seconds(5))
+            _ = await Self.exited(process, within: .seconds(5))
         }
     }
 
     /// SIGKILL at once, as `kill -9` (a crashed node: nothing is cleaned up, its sockets are
     /// closed by the kernel); waits (bounded) for the exit. Returns whether it exited.
     @discardableResult
-    func kill9() -> Bool {
+    func kill9() async -> Bool {
         guard process.isRunning else { return true }
         kill(process.processIdentifier, SIGKILL)
-        return Self.waitForExit(process, within: .seconds(5))
+        return await Self.exited(process, within: .seconds(5))
     }
 
-    /// Polls until `process` has exited; `false` if it is still running after `timeout`.
+    /// Polls until `process` has exited; `false` if it is still running after `timeout`. Blocks
+    /// its thread: only for threads of its own.
     private static func waitForExit(_ process: Process, within timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else { return false }
             usleep(10_000)
+        }
+        return true
+    }
+
+    /// The same, suspending between polls.
+    private static func exited(_ process: Process, within timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return true
     }
