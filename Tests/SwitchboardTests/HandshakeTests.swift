@@ -177,11 +177,20 @@ struct HandshakeTests {
             await client.close()
             let expired = try await server.token("bob", ttl: .seconds(-60))
             _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?token=\(expired)&x=1")
+            // In a header, malformed, and on a connection that sends messages (logged at debug).
+            let carol = try await server.token("carol")
+            let bearer = try await TestWebSocketClient.open(port: server.port, path: "/ws", headers: [("Authorization", "Bearer \(carol)")])
+            _ = try await RoomTests.join(bearer, "lobby")
+            _ = try await ResumeTests.send(bearer, "lobby", "hello")
+            await bearer.close()
+            _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws", headers: [("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIi.bad")])
+            _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?token=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
             try await server.waitForConnections(0)
         }
         let lines = logs.lines
         #expect(lines.contains { $0.contains("connected") && $0.contains("token=REDACTED") })
         #expect(lines.contains { $0.contains("handshake rejected") && $0.contains("status=401") })
+        #expect(lines.contains { $0.contains("message") && $0.contains("message.send") }, "debug lines were captured")
         let signatureLike = lines.filter { $0.contains("eyJ") }
         #expect(signatureLike.isEmpty, "token text in logs: \(signatureLike)")
     }

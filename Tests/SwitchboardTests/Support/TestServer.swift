@@ -169,7 +169,7 @@ final class CapturedLogs: @unchecked Sendable {
 
     var logger: Logger {
         var logger = Logger(label: "captured") { _ in CapturingLogHandler(sink: self) }
-        logger.logLevel = .debug
+        logger.logLevel = .trace
         return logger
     }
 }
