@@ -6,6 +6,8 @@ import ServiceLifecycle
 ///
 /// Services shut down in reverse order: add it after the presence store and the broker it uses
 /// (so they still run when it acts) and before the HTTP server (so that no new connection comes).
+/// It drains the server first (``SwitchboardServer/drain()``), which waits for the drain already
+/// under way when there is one.
 public struct PresenceDepartures: Service {
     let switchboard: SwitchboardServer
 
@@ -16,13 +18,10 @@ public struct PresenceDepartures: Service {
     public func run() async throws {
         // Returns when the graceful shutdown begins, or throws when cancelled.
         try? await gracefulShutdown()
-        // The HTTP server has stopped accepting, but its connections may still be in their close
-        // handshake: they end within the close timeout, and their presence is given up here too.
-        // (Their connection slots are given back at the same moment, while Redis is still there.)
-        let deadline = ContinuousClock.now + switchboard.configuration.closeTimeout + .seconds(1)
-        while await switchboard.connectionCount() > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        // The HTTP server's shutdown has started the drain; its connections may still be closing.
+        // `drain()` returns once they have all ended (bounded by the drain timeout), so their
+        // presence is given up here too, and their slots while Redis is still there.
+        await switchboard.drain()
         await switchboard.rooms.departNow()
     }
 }
