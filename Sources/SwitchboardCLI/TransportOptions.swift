@@ -31,6 +31,15 @@ struct TransportOptions: ParsableArguments {
     @Option(help: "Bytes that may wait unread for one client; past it the client is closed as a slow consumer with 4008 (env SWITCHBOARD_OUTBOUND_HIGH_WATER_MARK).")
     var outboundHighWaterMark: Int = EnvironmentDefault.int("SWITCHBOARD_OUTBOUND_HIGH_WATER_MARK", 1 << 20)
 
+    @Option(help: "permessage-deflate: true compresses messages for clients that offer it, as browsers do (env SWITCHBOARD_COMPRESSION).")
+    var compression: Bool = EnvironmentDefault.bool("SWITCHBOARD_COMPRESSION", false)
+
+    @Option(help: "With --compression: messages shorter than this many bytes go uncompressed (env SWITCHBOARD_COMPRESSION_THRESHOLD).")
+    var compressionThreshold: Int = EnvironmentDefault.int("SWITCHBOARD_COMPRESSION_THRESHOLD", 256)
+
+    @Option(help: "With --compression: zlib level, 1 (fastest) to 9 (smallest) (env SWITCHBOARD_COMPRESSION_LEVEL).")
+    var compressionLevel: Int = EnvironmentDefault.int("SWITCHBOARD_COMPRESSION_LEVEL", 1)
+
     @Option(help: "Event loop threads (env SWITCHBOARD_THREADS); default: the CPUs this process may run on.")
     var threads: Int = EnvironmentDefault.int("SWITCHBOARD_THREADS", AvailableCPUs.count)
 
@@ -44,6 +53,8 @@ struct TransportOptions: ParsableArguments {
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
         guard outboundHighWaterMark >= 4096 else { throw ValidationError("--outbound-high-water-mark must be at least 4096") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
+        guard compressionThreshold >= 1 else { throw ValidationError("--compression-threshold must be at least 1") }
+        guard (1...9).contains(compressionLevel) else { throw ValidationError("--compression-level must be 1...9") }
     }
 
     func apply(to configuration: inout SwitchboardConfiguration) {
@@ -54,6 +65,7 @@ struct TransportOptions: ParsableArguments {
         configuration.idleTimeout = (idleTimeout ?? EnvironmentDefault.string("SWITCHBOARD_IDLE_TIMEOUT").flatMap(DurationArgument.init(argument:)))?.duration
         configuration.handshakeTimeout = handshakeTimeout.duration
         configuration.outboundHighWaterMark = outboundHighWaterMark
+        configuration.compression = compression ? CompressionConfiguration(threshold: compressionThreshold, level: compressionLevel) : nil
     }
 
     func makeLogger() -> Logger {

@@ -58,7 +58,7 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             let attempted = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: eventLoop)
             let filter = UpgradePathFilter(path: path, attempted: attempted)
             let webSocketUpgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: switchboard.configuration.maxMessageSize,
+                maxFrameSize: switchboard.configuration.maxFrameSize,
                 enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
                     handshakeTimer.cancel()
@@ -71,7 +71,7 @@ public struct SwitchboardHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                         switch decision {
                         case .accept(let handshake):
                             accepted.value = handshake
-                            return HTTPHeaders()
+                            return HTTPHeaders(handshake.responseHeaders.map { ($0.name, $0.value) })
                         case .reject(let refused):
                             rejection.value = refused
                             return nil

@@ -80,6 +80,17 @@ public struct SwitchboardConfiguration: Sendable {
     /// did not finish, a client that did not answer the Close) are dropped. Default 10 s; at
     /// least ``drainWindow`` plus a little for the close handshakes is sensible.
     public var drainTimeout: Duration
+    /// permessage-deflate (RFC 7692), accepted when a client offers it (browsers do). Default
+    /// `nil`: off, every message goes uncompressed. See ``CompressionConfiguration``.
+    public var compression: CompressionConfiguration?
+
+    /// The largest frame an integration's frame decoder should accept: ``maxMessageSize``, plus,
+    /// with compression on, room for deflate's worst case (incompressible data grows a little), so
+    /// that a message of the limit that a client compressed is not refused for its wire size. The
+    /// limit on the message itself, inflated or not, stays ``maxMessageSize``.
+    public var maxFrameSize: Int {
+        compression == nil ? maxMessageSize : maxMessageSize + CompressionConfiguration.growth(of: maxMessageSize)
+    }
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
@@ -107,7 +118,8 @@ public struct SwitchboardConfiguration: Sendable {
         clientScriptPath: String? = "/switchboard.js",
         rateLimits: RateLimits = .init(),
         drainWindow: Duration = .seconds(5),
-        drainTimeout: Duration = .seconds(10)
+        drainTimeout: Duration = .seconds(10),
+        compression: CompressionConfiguration? = nil
     ) {
         self.path = path
         self.maxMessageSize = maxMessageSize
@@ -134,5 +146,6 @@ public struct SwitchboardConfiguration: Sendable {
         self.rateLimits = rateLimits
         self.drainWindow = drainWindow
         self.drainTimeout = drainTimeout
+        self.compression = compression
     }
 }

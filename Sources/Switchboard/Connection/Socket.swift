@@ -47,6 +47,9 @@ public final class Socket: @unchecked Sendable {
     var hubIndex = -1
     var closeCode: UInt16?
     var closeReason: String?
+    /// permessage-deflate: 0 when not negotiated, else the window bits the server compresses
+    /// with (9...15). One byte, so that compression costs an idle connection nothing.
+    var deflate: UInt8 = 0
     /// Whether a message of this connection is being handled off the loop (a handler task, a
     /// reply that waits for the broker): later messages wait in `handlers` until it is done.
     var busy = false
@@ -116,9 +119,21 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
-    /// On the loop: queues a complete frame; the hub writes and flushes it at the end of the loop
-    /// turn, with any other frame queued for this connection in the same turn.
+    /// On the loop: queues a complete frame made for this connection alone (a reply, a replay),
+    /// compressed first if the connection negotiated permessage-deflate and it is large enough;
+    /// the hub writes and flushes it at the end of the loop turn.
     func enqueue(_ frame: ByteBuffer) {
+        if deflate != 0, let deflater = hub.deflater, let compressed = deflater.compressed(frame, windowBits: deflate, allocator: channel.allocator) {
+            enqueueShared(compressed)
+        } else {
+            enqueueShared(frame)
+        }
+    }
+
+    /// On the loop: queues a complete frame as it is (a broadcast's, already in the form this
+    /// connection takes); the hub writes and flushes it at the end of the loop turn, with any
+    /// other frame queued for this connection in the same turn.
+    func enqueueShared(_ frame: ByteBuffer) {
         guard state == .open, let frameWriter else { return }
         if case .none = pending {
             hub.markNeedsFlush(self)

@@ -220,7 +220,9 @@ public final class SwitchboardServer: Sendable {
         let user: AuthenticatedUser
         switch authentication {
         case .none:
-            return .accept(AcceptedHandshake(user: .anonymous, rooms: [], redactedURI: redactedURI, slot: nil))
+            var accepted = AcceptedHandshake(user: .anonymous, rooms: [], redactedURI: redactedURI, slot: nil)
+            accepted.deflate = negotiateCompression(headers)
+            return .accept(accepted)
         case .jwt(let verifier):
             guard let token = HandshakeCredentials.token(uri: uri, headers: headers) else {
                 return .reject(HandshakeRejection(status: .unauthorized, code: "token_missing", message: "a token is required"))
@@ -267,7 +269,15 @@ public final class SwitchboardServer: Sendable {
         }
         var seen = Set<String>()
         rooms = rooms.filter { seen.insert($0).inserted }
-        return .accept(AcceptedHandshake(user: user, rooms: rooms, redactedURI: redactedURI, slot: slot))
+        var accepted = AcceptedHandshake(user: user, rooms: rooms, redactedURI: redactedURI, slot: slot)
+        accepted.deflate = negotiateCompression(headers)
+        return .accept(accepted)
+    }
+
+    /// The permessage-deflate offer to accept, when the server compresses.
+    private func negotiateCompression(_ headers: HTTPHeaders) -> DeflateParameters? {
+        guard configuration.compression != nil else { return nil }
+        return DeflateNegotiation.accept(offers: headers["Sec-WebSocket-Extensions"])
     }
 
     /// Gives back the connection slot of a handshake that was accepted but not upgraded.
@@ -284,6 +294,7 @@ public final class SwitchboardServer: Sendable {
     public func install(_ accepted: AcceptedHandshake, on channel: any Channel) throws {
         let hub = self.hub(for: channel.eventLoop)
         let socket = Socket(id: socketIDs.next(), user: accepted.user, channel: channel, hub: hub)
+        socket.deflate = accepted.deflate?.serverWindowBits ?? 0
         let handler = WebSocketConnectionHandler(socket: socket, switchboard: self, accepted: accepted)
         do {
             try channel.pipeline.syncOperations.addHandler(handler)

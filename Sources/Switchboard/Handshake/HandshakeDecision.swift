@@ -18,4 +18,12 @@ public struct AcceptedHandshake: Sendable {
     public let redactedURI: String
     /// The connection slot it holds (none without authentication or for a check).
     let slot: ConnectionSlot?
+    /// The permessage-deflate offer accepted, if the server compresses and the client offered it.
+    var deflate: DeflateParameters? = nil
+
+    /// Headers the upgrade response must carry besides NIO's: `Sec-WebSocket-Extensions` when
+    /// permessage-deflate was negotiated. An integration that builds its own upgrade adds them.
+    public var responseHeaders: [(name: String, value: String)] {
+        deflate.map { [("Sec-WebSocket-Extensions", $0.responseHeader)] } ?? []
+    }
 }

@@ -12,8 +12,9 @@ struct InboundMessageAssembler {
     enum Output {
         /// Nothing to do yet (a fragment was buffered).
         case none
-        /// A complete text or binary message, unmasked.
-        case message(WebSocketOpcode, ByteBuffer)
+        /// A complete text or binary message, unmasked; `compressed` when its first frame had RSV1
+        /// set on a connection that negotiated permessage-deflate (it is still to be inflated).
+        case message(WebSocketOpcode, ByteBuffer, compressed: Bool)
         /// A ping, pong or close frame, unmasked.
         case control(WebSocketOpcode, ByteBuffer)
         /// The frame breaks the protocol or a limit: close with `code`.
@@ -23,18 +24,28 @@ struct InboundMessageAssembler {
     private var partialOpcode: WebSocketOpcode?
     private var partial: ByteBuffer?
     private var fragments: Int = 0
+    private var partialCompressed = false
 
     /// Whether a fragmented message is being reassembled.
     var isAssembling: Bool { partial != nil }
 
-    mutating func receive(_ frame: WebSocketFrame, maxMessageSize: Int, maxFragments: Int) -> Output {
+    /// Takes the next frame. `deflate`: the connection negotiated permessage-deflate, which gives
+    /// RSV1 a meaning on the first frame of a data message (RFC 7692 §6.1) and nowhere else.
+    mutating func receive(_ frame: WebSocketFrame, maxMessageSize: Int, maxFragments: Int, deflate: Bool = false) -> Output {
         guard frame.maskKey != nil else {
             return .failure(code: CloseCode.protocolError, reason: "client frames must be masked")
         }
-        guard frame.reservedBits.isEmpty else {
-            return .failure(code: CloseCode.protocolError, reason: "reserved bits set without an extension")
-        }
         let opcode = frame.opcode
+        var compressed = false
+        if !frame.reservedBits.isEmpty {
+            guard deflate, frame.reservedBits == .rsv1 else {
+                return .failure(code: CloseCode.protocolError, reason: "reserved bits set without an extension")
+            }
+            guard opcode == .text || opcode == .binary else {
+                return .failure(code: CloseCode.protocolError, reason: "RSV1 set on a frame that is not the first of a message")
+            }
+            compressed = true
+        }
         switch opcode {
         case .connectionClose, .ping, .pong:
             // NIO's decoder has already enforced the control-frame length and FIN rules.
@@ -43,21 +54,29 @@ struct InboundMessageAssembler {
             guard partial == nil else {
                 return .failure(code: CloseCode.protocolError, reason: "new message before the previous one finished")
             }
+            // With compression on, the frame decoder lets frames a little past the limit through
+            // (a compressed message may be larger than its text): an uncompressed one is held to it
+            // here, a compressed one when it is inflated.
+            guard frame.length <= (compressed ? maxMessageSize + CompressionConfiguration.growth(of: maxMessageSize) : maxMessageSize) else {
+                return .failure(code: CloseCode.messageTooBig, reason: "message larger than \(maxMessageSize) bytes")
+            }
             if frame.fin {
-                return .message(opcode, frame.unmaskedPayload)
+                return .message(opcode, frame.unmaskedPayload, compressed: compressed)
             }
             guard maxFragments > 1 else {
                 return .failure(code: CloseCode.messageTooBig, reason: "too many fragments")
             }
             partialOpcode = opcode
             partial = frame.unmaskedPayload
+            partialCompressed = compressed
             fragments = 1
             return .none
         case .continuation:
             guard var buffer = partial, let messageOpcode = partialOpcode else {
                 return .failure(code: CloseCode.protocolError, reason: "continuation frame without a message")
             }
-            guard buffer.readableBytes + frame.length <= maxMessageSize else {
+            let limit = partialCompressed ? maxMessageSize + CompressionConfiguration.growth(of: maxMessageSize) : maxMessageSize
+            guard buffer.readableBytes + frame.length <= limit else {
                 reset()
                 return .failure(code: CloseCode.messageTooBig, reason: "message larger than \(maxMessageSize) bytes")
             }
@@ -70,8 +89,9 @@ struct InboundMessageAssembler {
             frame.appendUnmaskedPayload(to: &buffer)
             fragments += 1
             if frame.fin {
+                let wasCompressed = partialCompressed
                 reset()
-                return .message(messageOpcode, buffer)
+                return .message(messageOpcode, buffer, compressed: wasCompressed)
             }
             partial = buffer
             return .none
@@ -84,5 +104,6 @@ struct InboundMessageAssembler {
         partialOpcode = nil
         partial = nil
         fragments = 0
+        partialCompressed = false
     }
 }

@@ -16,6 +16,9 @@ final class LoopHub: @unchecked Sendable {
     let closeTimeout: TimeAmount
     /// Shared by the connections of this loop to parse their messages.
     let decoder = JSONDecoder()
+    /// The zlib streams of this loop's connections that negotiated permessage-deflate; `nil`
+    /// when the server does not offer it.
+    let deflater: MessageDeflater?
     /// Carries an idempotency claim that completed at once out of its callback (see
     /// `MessageDispatcher.claim`): one slot per loop, since such a callback runs before the call
     /// that registered it returns.
@@ -38,6 +41,7 @@ final class LoopHub: @unchecked Sendable {
         self.pongTimeout = TimeAmount(configuration.pongTimeout)
         self.idleTimeout = configuration.idleTimeout.map(TimeAmount.init)
         self.closeTimeout = TimeAmount(configuration.closeTimeout)
+        self.deflater = configuration.compression.map(MessageDeflater.init(configuration:))
         // A loop's first connection during a drain (its handshake was accepted before): it is
         // closed as soon as it opens.
         if draining { drainProgress = DrainProgress(initial: 0, final: true) }
@@ -170,9 +174,16 @@ final class LoopHub: @unchecked Sendable {
     // MARK: delivery
 
     /// On the loop: writes one pre-built frame to each member but `except`, then flushes once.
+    /// Members that negotiated permessage-deflate share one compressed copy (one per window size
+    /// asked for), made on the first of them.
     func deliver(_ frame: ByteBuffer, to members: [Socket], except: Socket?) {
+        var variants = DeflatedVariants(plain: frame)
         for socket in members where socket !== except {
-            socket.enqueue(frame)
+            if socket.deflate == 0 {
+                socket.enqueueShared(frame)
+            } else {
+                socket.enqueueShared(variants.frame(windowBits: socket.deflate, deflater: deflater, allocator: socket.channel.allocator))
+            }
         }
         scheduleFlush()
     }

@@ -20,10 +20,11 @@ enum OutboundFrame {
         return buffer
     }
 
-    /// Puts the frame header in front of the payload written since ``begin(allocator:payloadCapacity:)``.
-    static func finish(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode) {
+    /// Puts the frame header in front of the payload written since ``begin(allocator:payloadCapacity:)``;
+    /// `compressed` sets RSV1, which marks a permessage-deflate message (RFC 7692 §6).
+    static func finish(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode, compressed: Bool = false) {
         let length = buffer.readableBytes
-        let first: UInt8 = 0x80 | UInt8(webSocketOpcode: opcode)
+        let first: UInt8 = 0x80 | (compressed ? 0x40 : 0) | UInt8(webSocketOpcode: opcode)
         var start = headerSpace
         switch length {
         case 0...125:

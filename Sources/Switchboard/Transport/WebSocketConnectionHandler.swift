@@ -109,7 +109,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         let output = socket.assembler.receive(
             frame,
             maxMessageSize: switchboard.configuration.maxMessageSize,
-            maxFragments: switchboard.configuration.maxFragments
+            maxFragments: switchboard.configuration.maxFragments,
+            deflate: socket.deflate != 0
         )
         switch output {
         case .none:
@@ -118,9 +119,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
             fail(code: code, reason: reason)
         case .control(let opcode, let payload):
             control(opcode, payload: payload, context: context)
-        case .message(let opcode, let payload):
+        case .message(let opcode, var payload, let compressed):
             // After our Close, data is no longer processed (RFC 6455 §1.4).
             guard socket.state == .open else { return }
+            if compressed {
+                guard let inflated = inflate(payload, context: context) else { return }
+                payload = inflated
+            }
             socket.messagesIn &+= 1
             socket.lastMessage = socket.lastInbound
             if opcode == .text {
@@ -133,6 +138,21 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
                 MessageDispatcher.binary(payload, from: socket, switchboard: switchboard)
             }
         }
+    }
+
+    /// The inflated payload of a compressed message, or `nil` after failing the connection: 1009
+    /// when it inflates beyond the message size limit, 1007 when it is not valid deflate data.
+    private func inflate(_ payload: ByteBuffer, context: ChannelHandlerContext) -> ByteBuffer? {
+        let limit = switchboard.configuration.maxMessageSize
+        switch socket.hub.deflater?.inflate(payload, limit: limit, allocator: context.channel.allocator) {
+        case .message(let inflated):
+            return inflated
+        case .tooBig:
+            fail(code: CloseCode.messageTooBig, reason: "message larger than \(limit) bytes once inflated")
+        case .corrupt, nil:
+            fail(code: CloseCode.invalidPayload, reason: "invalid compressed data")
+        }
+        return nil
     }
 
     private func control(_ opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {

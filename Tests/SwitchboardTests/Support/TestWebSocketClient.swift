@@ -211,17 +211,26 @@ final class TestWebSocketClient: Sendable {
         var closeSent = false
         var closeReceived = false
         var receivedMaskedFrame = false
+        var compressedMessagesReceived = 0
     }
 
     /// The server's 101 response.
     let handshakeResponse: TestHTTPResponse
+    /// Whether the server accepted permessage-deflate (its 101 named it): RSV1 is then allowed on
+    /// the first frame of a message, whose payload `nextMessage` inflates (each message on its
+    /// own, as `server_no_context_takeover` promises).
+    let deflate: Bool
     private let connection: TestTCPConnection
     private let state = TestLockedBox(State())
 
     private init(connection: TestTCPConnection, handshakeResponse: TestHTTPResponse) {
         self.connection = connection
         self.handshakeResponse = handshakeResponse
+        self.deflate = handshakeResponse.headerValues("Sec-WebSocket-Extensions").contains { $0.lowercased().hasPrefix("permessage-deflate") }
     }
+
+    /// How many messages arrived compressed (RSV1) and were inflated by `nextMessage`.
+    var compressedMessagesReceived: Int { state.withLock { $0.compressedMessagesReceived } }
 
     deinit {
         connection.channel.close(promise: nil)
@@ -541,8 +550,8 @@ final class TestWebSocketClient: Sendable {
         if decoded.nonMinimalLength {
             throw TestClientError.protocolViolation("the server used a non-minimal payload length encoding (RFC 6455 5.2): \(frame)")
         }
-        if frame.rsv != 0 {
-            throw TestClientError.protocolViolation("the server set RSV bits without a negotiated extension: \(frame)")
+        if frame.rsv != 0, !(deflate && frame.rsv == 4 && (frame.opcode == TestFrame.text || frame.opcode == TestFrame.binary)) {
+            throw TestClientError.protocolViolation("the server set RSV bits without a negotiated extension, or RSV1 outside a message's first frame: \(frame)")
         }
         if frame.isControl && (!frame.fin || frame.payload.count > 125) {
             throw TestClientError.protocolViolation("the server sent a fragmented or over-125-byte control frame: \(frame)")
@@ -572,7 +581,7 @@ final class TestWebSocketClient: Sendable {
                 guard message == nil else {
                     throw TestClientError.protocolViolation("a new \(TestFrame.name(of: frame.opcode)) frame arrived inside a fragmented message")
                 }
-                if frame.fin { return try checked(frame) }
+                if frame.fin { return try checked(inflated(frame)) }
                 message = frame
             case TestFrame.continuation:
                 guard var partial = message else {
@@ -581,13 +590,27 @@ final class TestWebSocketClient: Sendable {
                 partial.payload += frame.payload
                 if frame.fin {
                     partial.fin = true
-                    return try checked(partial)
+                    return try checked(inflated(partial))
                 }
                 message = partial
             default:
                 throw TestClientError.protocolViolation("unexpected opcode: \(frame)")
             }
         }
+    }
+
+    /// A message as sent before compression: RSV1 messages are inflated with a fresh stream.
+    private func inflated(_ message: TestFrame) throws -> TestFrame {
+        guard message.rsv & 4 != 0 else { return message }
+        var inflated = message
+        inflated.rsv = 0
+        do {
+            inflated.payload = try TestDeflate.inflate(message.payload)
+        } catch {
+            throw TestClientError.protocolViolation("a compressed message does not inflate on its own (\(error)): \(testPreview(message.payload))")
+        }
+        state.withLock { $0.compressedMessagesReceived += 1 }
+        return inflated
     }
 
     private func checked(_ message: TestFrame) throws -> TestFrame {
