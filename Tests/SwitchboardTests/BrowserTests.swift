@@ -141,9 +141,14 @@ struct BrowserTests {
         return String(readme[start.upperBound..<end.lowerBound])
     }
 
-    @Test(ExternalTool.browserAvailability) func readmePageWorks() async throws {
+    /// With compression on, Chromium negotiates permessage-deflate by itself: bob's long message
+    /// reaches it compressed, and what it sends (hello, join) arrives compressed.
+    @Test(ExternalTool.browserAvailability, arguments: [false, true]) func readmePageWorks(compression: Bool) async throws {
         let page = try Self.readmePage()
-        try await BrowserTestServer.with(configuration: .init(), pages: ["/": page]) { server in
+        var configuration = SwitchboardConfiguration()
+        if compression { configuration.compression = CompressionConfiguration() }
+        let content = compression ? "hi from bob" + String(repeating: ", and again", count: 60) : "hi from bob"
+        try await BrowserTestServer.with(configuration: configuration, pages: ["/": page]) { server in
             let token = try await TokenMinter(hs256Secret: TestServer.secret).mint(subject: "bob", ttl: .seconds(600))
             let bob = try await TestWebSocketClient.open(port: server.port, path: "/ws?token=\(token)")
             _ = try await TestServer.hello(bob)
@@ -152,14 +157,18 @@ struct BrowserTests {
             // The page loads while bob waits for its user to join, then bob says hello.
             async let browser = Self.load(
                 "http://127.0.0.1:\(server.port)/",
-                until: "const items = [...document.querySelectorAll('li')].map((li) => li.textContent); return items.includes('bob: hi from bob') && document.title === 'open' && items",
+                until: "const items = [...document.querySelectorAll('li')].map((li) => li.textContent); return items.includes('bob: \(content)') && document.title === 'open' && items",
                 timeout: 60
             )
             let joined = try await bob.next(event: "presence.join", timeout: .seconds(60))
             #expect(joined["data"]?.objectValue?["user"]?.stringValue == "reader")
-            try await bob.sendText(#"{"event":"message.send","data":{"room":"lobby","content":"hi from bob"},"id":"m"}"#)
+            try await bob.sendText(#"{"event":"message.send","data":{"room":"lobby","content":"\#(content)"},"id":"m"}"#)
             let (value, output) = try await browser
-            #expect(value?.arrayValue?.compactMap(\.stringValue) == ["bob: hi from bob"], "\(output)")
+            #expect(value?.arrayValue?.compactMap(\.stringValue) == ["bob: \(content)"], "\(output)")
+            // Bob did not offer compression: only the browser's connection can have been sent a
+            // compressed frame.
+            let compressed = await CompressionTests.framesCompressed(server.switchboard)
+            #expect(compression ? compressed >= 1 : compressed == 0)
             await bob.close()
         }
     }
