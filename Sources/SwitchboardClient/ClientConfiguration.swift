@@ -22,8 +22,13 @@ extension SwitchboardClient {
         /// A connection attempt that has not completed `session.hello` within this is given up
         /// (default 10 s).
         public var connectTimeout: Duration = .seconds(10)
-        /// Largest message accepted from the server (default 16 MiB).
+        /// Largest message accepted from the server (default 16 MiB), also once inflated.
         public var maxMessageSize = 16 << 20
+        /// Whether to offer permessage-deflate (default `true`, as browsers do): a server with
+        /// compression on then sends large messages compressed, and the client compresses what it
+        /// sends from 256 bytes, each message on its own as the server asks. A server without it
+        /// declines, and nothing changes.
+        public var compression = true
         /// Random numbers in `0 ..< 1` for the backoff jitter; tests pass fixed ones.
         public var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
         /// Where the client logs (connection lifecycle at debug level, dropped connections at info).

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import WSClient
+import WSCompression
 
 /// The client's one long-running task: connects, runs the connection until it ends, decides
 /// whether and when to reconnect, and runs the timer beside it. Every message of a connection is
@@ -86,6 +87,9 @@ struct ConnectionLoop: Sendable {
         let webSocketConfiguration = WebSocketClientConfiguration(
             maxFrameSize: configuration.maxMessageSize,
             additionalHeaders: headers,
+            extensions: configuration.compression
+                ? [.perMessageDeflate(clientNoContextTakeover: true, serverNoContextTakeover: true, maxDecompressedFrameSize: configuration.maxMessageSize)]
+                : [],
             closeTimeout: .seconds(2)
         )
         let core = self.core

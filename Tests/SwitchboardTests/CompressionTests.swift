@@ -4,6 +4,7 @@ import NIOCore
 import Testing
 
 @testable import Switchboard
+@testable import SwitchboardClient
 
 /// permessage-deflate (RFC 7692): the negotiation, the per-loop compressor and inflater, and
 /// compressed traffic through a running server.
@@ -260,6 +261,15 @@ struct CompressionTests {
         }
     }
 
+    /// The compressed messages the server's loops have inflated so far, read on each loop.
+    static func messagesInflated(_ switchboard: SwitchboardServer) async -> Int {
+        var total = 0
+        for hub in switchboard.allHubs {
+            total += (try? await hub.eventLoop.submit { hub.deflater?.messagesInflated ?? 0 }.get()) ?? 0
+        }
+        return total
+    }
+
     /// The frames the server's loops have compressed so far, read on each loop.
     static func framesCompressed(_ switchboard: SwitchboardServer) async -> Int {
         var total = 0
@@ -267,5 +277,35 @@ struct CompressionTests {
             total += (try? await hub.eventLoop.submit { hub.deflater?.framesCompressed ?? 0 }.get()) ?? 0
         }
         return total
+    }
+}
+
+@Suite("Compression: the Swift client", .serialized)
+struct ClientCompressionTests {
+    @Test("the Swift client offers permessage-deflate by default: large messages both ways travel compressed and arrive intact; with compression off none is compressed", arguments: [true, false])
+    func swiftClient(compression: Bool) async throws {
+        try await TestServers.with(configuration: CompressionTests.compressing) { server in
+            let bob = try await server.open("bob")
+            _ = try await RoomTests.join(bob, "lobby")
+            var configuration = ClientTesting.fast
+            configuration.compression = compression
+            let client = SwitchboardClient(url: "ws://127.0.0.1:\(server.port)/ws", token: .fixed(try await ClientTesting.token("alice")), configuration: configuration)
+            let alice = CollectedEvents(client)
+            _ = try await client.join("lobby")
+            let fromBob = "from bob" + String(repeating: " and more", count: 100)
+            _ = try await ResumeTests.send(bob, "lobby", fromBob)
+            try await alice.waitForContents([fromBob])
+            let fromAlice = "from alice" + String(repeating: " and more", count: 100)
+            _ = try await client.send("message.send", ClientChatPost(room: "lobby", content: fromAlice), as: ClientChatPosted.self)
+            let event = try await bob.next(event: "message.new")
+            #expect(event["data"]?["content"]?.stringValue == fromAlice)
+            // Bob did not offer compression: any compressed frame was alice's.
+            let compressed = await CompressionTests.framesCompressed(server.switchboard)
+            #expect(compression ? compressed >= 1 : compressed == 0, "\(compressed)")
+            let inflated = await CompressionTests.messagesInflated(server.switchboard)
+            #expect(compression ? inflated >= 1 : inflated == 0, "\(inflated)")
+            await client.close()
+            await bob.close()
+        }
     }
 }

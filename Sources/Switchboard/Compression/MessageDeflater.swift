@@ -17,6 +17,8 @@ final class MessageDeflater {
     /// Frames compressed on this loop, for tests and figures: a broadcast adds one per window
     /// size its recipients here asked for, however many they are.
     private(set) var framesCompressed = 0
+    /// Compressed messages inflated on this loop, for tests and figures.
+    private(set) var messagesInflated = 0
     /// Where inflated bytes land before they are counted against the limit.
     private var window = ByteBuffer()
 
@@ -111,6 +113,7 @@ final class MessageDeflater {
         }
         guard output.readableBytes + window.readableBytes <= limit else { return .tooBig }
         output.writeBuffer(&window)
+        messagesInflated &+= 1
         return .message(output)
     }
 }
