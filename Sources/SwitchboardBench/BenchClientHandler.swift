@@ -67,6 +67,9 @@ final class BenchClientHandler: ChannelInboundHandler {
     private var cumulation: ByteBuffer?
     private var fragments: ByteBuffer?
     private var fragmentOpcode: UInt8 = 0
+    private var fragmentCompressed = false
+    /// The server accepted permessage-deflate.
+    private var deflate = false
     private var random: UInt64
     private var nextRequestID: UInt64 = 0
     private var nextMessageID: UInt64 = 0
@@ -210,6 +213,7 @@ final class BenchClientHandler: ChannelInboundHandler {
             fail(context: context, BenchError.badHandshakeResponse(String(statusLine.prefix(100))))
             return false
         }
+        deflate = headText.lowercased().contains("sec-websocket-extensions: permessage-deflate")
         guard status == 101 else {
             // The body (JSON with "code") usually arrives with the head.
             let code = received.withUnsafeReadableBytes { body -> String? in
@@ -241,7 +245,7 @@ final class BenchClientHandler: ChannelInboundHandler {
         var offset = 0
         while offset < bytes.count, state != .closed {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            guard let frame = try FrameParser.parse(rest) else { break }
+            guard let frame = try FrameParser.parse(rest, deflate: deflate) else { break }
             let payload = UnsafeRawBufferPointer(rebasing: rest[frame.payloadOffset..<frame.totalLength])
             if frame.maskKey != nil {
                 // Servers must not mask (RFC 6455 5.1).
@@ -257,9 +261,14 @@ final class BenchClientHandler: ChannelInboundHandler {
         switch frame.opcode {
         case FrameParser.text, FrameParser.binary:
             if frame.fin {
-                handleMessage(opcode: frame.opcode, payload: payload, context: context, now: now)
+                if frame.compressed {
+                    handleCompressed(opcode: frame.opcode, payload: payload, context: context, now: now)
+                } else {
+                    handleMessage(opcode: frame.opcode, payload: payload, context: context, now: now)
+                }
             } else {
                 fragmentOpcode = frame.opcode
+                fragmentCompressed = frame.compressed
                 var buffer = context.channel.allocator.buffer(capacity: payload.count * 2)
                 buffer.writeBytes(payload)
                 fragments = buffer
@@ -269,7 +278,11 @@ final class BenchClientHandler: ChannelInboundHandler {
             fragments = nil
             buffer.writeBytes(payload)
             if frame.fin {
-                buffer.withUnsafeReadableBytes { handleMessage(opcode: fragmentOpcode, payload: $0, context: context, now: now) }
+                if fragmentCompressed {
+                    buffer.withUnsafeReadableBytes { handleCompressed(opcode: fragmentOpcode, payload: $0, context: context, now: now) }
+                } else {
+                    buffer.withUnsafeReadableBytes { handleMessage(opcode: fragmentOpcode, payload: $0, context: context, now: now) }
+                }
             } else {
                 fragments = buffer
             }
@@ -293,6 +306,17 @@ final class BenchClientHandler: ChannelInboundHandler {
         default:
             break
         }
+    }
+
+    private func handleCompressed(opcode: UInt8, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext, now: Int64) {
+        guard let inflated = stats.inflater.inflate(payload) else {
+            // Not valid deflate data from the server: counted like a server error.
+            stats.errors += 1
+            stats.lastError = "a compressed message did not inflate"
+            return
+        }
+        stats.inflated += 1
+        inflated.withUnsafeReadableBytes { handleMessage(opcode: opcode, payload: $0, context: context, now: now) }
     }
 
     private func handleMessage(opcode: UInt8, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext, now: Int64) {

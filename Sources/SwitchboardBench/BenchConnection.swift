@@ -20,11 +20,11 @@ struct BenchConnection: Sendable {
     /// the server answered `101`. Throws ``BenchError/handshakeRejected(status:code:)`` for any
     /// other status and ``BenchError/timeout(_:)`` after `timeout`.
     static func connect(
-        index: Int, token: String, target: BenchTarget, loop: any EventLoop, stats: EventLoopStats, timeout: Duration
+        index: Int, token: String, target: BenchTarget, loop: any EventLoop, stats: EventLoopStats, timeout: Duration, compression: Bool = false
     ) async throws -> BenchConnection {
         let upgraded = loop.makePromise(of: Void.self)
         let handlerPromise = loop.makePromise(of: NIOLoopBound<BenchClientHandler>.self)
-        let request = upgradeRequest(target: target, token: token)
+        let request = upgradeRequest(target: target, token: token, compression: compression)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(TimeAmount(timeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -68,7 +68,7 @@ struct BenchConnection: Sendable {
     }
 
     /// The HTTP/1.1 upgrade request (RFC 6455 4.1), with the token in the query.
-    static func upgradeRequest(target: BenchTarget, token: String) -> String {
+    static func upgradeRequest(target: BenchTarget, token: String, compression: Bool = false) -> String {
         var keyBytes = [UInt8](repeating: 0, count: 16)
         for index in keyBytes.indices { keyBytes[index] = UInt8.random(in: 0...255) }
         let key = Data(keyBytes).base64EncodedString()
@@ -78,6 +78,7 @@ struct BenchConnection: Sendable {
             + "Connection: Upgrade\r\n"
             + "Sec-WebSocket-Key: \(key)\r\n"
             + "Sec-WebSocket-Version: 13\r\n"
+            + (compression ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "")
             + "User-Agent: switchboard-bench\r\n\r\n"
     }
 

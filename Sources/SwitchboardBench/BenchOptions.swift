@@ -90,6 +90,9 @@ public struct BenchOptions: Sendable {
     public var settle: Duration = .seconds(2)
     /// Content bytes per `message.send` (the `ts=<ns> ` marker included).
     public var payloadBytes: Int = 100
+    /// Offer permessage-deflate on every connection (as browsers do); messages the server sends
+    /// compressed are inflated, each on its own, before they are read. Default `false`.
+    public var compression = false
     /// Connection attempts in flight at once.
     public var connectConcurrency: Int = 64
     /// Limit for one TCP connect plus WebSocket upgrade.

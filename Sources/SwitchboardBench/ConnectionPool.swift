@@ -54,7 +54,8 @@ struct BenchContext: Sendable {
     /// Opens one connection (upgrade done) for user `index` to its node, on the next loop.
     func connect(index: Int, token: String) async throws -> BenchConnection {
         try await BenchConnection.connect(
-            index: index, token: token, target: target(index: index), loop: group.next(), stats: stats, timeout: options.connectTimeout)
+            index: index, token: token, target: target(index: index), loop: group.next(), stats: stats, timeout: options.connectTimeout,
+            compression: options.compression)
     }
 
     /// Opens `count` connections for users `bench-<firstIndex + i>` and joins connection i to

@@ -14,6 +14,8 @@ enum FrameParser {
     /// One frame's header: its opcode, FIN bit, and where its payload is.
     struct Frame: Equatable {
         var fin: Bool
+        /// RSV1: a permessage-deflate message's first frame (only where it was negotiated).
+        var compressed = false
         var opcode: UInt8
         /// Offset of the payload from the start of the frame.
         var payloadOffset: Int
@@ -30,11 +32,12 @@ enum FrameParser {
     }
 
     /// The frame at the start of `bytes`, or nil when its header or payload is not complete yet.
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> Frame? {
+    /// `deflate`: permessage-deflate was negotiated, so RSV1 may be set.
+    static func parse(_ bytes: UnsafeRawBufferPointer, deflate: Bool = false) throws -> Frame? {
         guard bytes.count >= 2 else { return nil }
         let first = bytes[0]
         let second = bytes[1]
-        guard first & 0x70 == 0 else { throw ParseError.reservedBits }
+        guard first & (deflate ? 0x30 : 0x70) == 0 else { throw ParseError.reservedBits }
         var offset = 2
         var length = Int(second & 0x7F)
         if length == 126 {
@@ -57,6 +60,6 @@ enum FrameParser {
             offset += 4
         }
         guard bytes.count >= offset + length else { return nil }
-        return Frame(fin: first & 0x80 != 0, opcode: first & 0x0F, payloadOffset: offset, payloadLength: length, maskKey: maskKey)
+        return Frame(fin: first & 0x80 != 0, compressed: first & 0x40 != 0, opcode: first & 0x0F, payloadOffset: offset, payloadLength: length, maskKey: maskKey)
     }
 }

@@ -27,6 +27,11 @@ final class LoopStats {
     var roundTrips = LatencyRecorder()
     /// Connections the server closed (Close frame or TCP) while they were not closing.
     var closedByServer = 0
+    /// Messages that arrived compressed (permessage-deflate) and were inflated.
+    var inflated = 0
+    /// Inflates the compressed messages of this loop's connections (no context takeover, so one
+    /// stream serves them all, reset for each message).
+    lazy var inflater = BenchInflater()
 
     @inline(__always)
     func recordDelivery(sentAtNanos: Int64, now: Int64) {

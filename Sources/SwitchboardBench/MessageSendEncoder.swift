@@ -25,8 +25,27 @@ struct MessageSendEncoder {
         // "ts=" + 19 digits + " " leaves the rest of the content for padding (a shorter content
         // is just the marker).
         let padding = payloadBytes - 23
-        middle = (padding >= 0 ? [UInt8(ascii: " ")] + [UInt8](repeating: UInt8(ascii: "x"), count: padding) : [])
+        middle = (padding >= 0 ? [UInt8(ascii: " ")] + Self.text(count: padding) : [])
             + Array(#""},"id":"m"#.utf8)
+    }
+
+    /// `count` bytes of English-like words, the same for every message: it compresses about as
+    /// chat text does (a run of one letter would compress to nothing and flatter compression).
+    static func text(count: Int) -> [UInt8] {
+        let words = [
+            "the", "room", "message", "is", "on", "its", "way", "to", "every", "member", "of", "a", "live", "dashboard",
+            "with", "numbers", "that", "change", "each", "second", "and", "people", "who", "chat", "about", "them", "while",
+            "switchboard", "keeps", "order", "presence", "history", "reconnect", "after", "network", "drops", "quickly",
+        ]
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 16)
+        while bytes.count < count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            bytes += Array(words[Int((state >> 33) % UInt64(words.count))].utf8)
+            bytes.append(UInt8(ascii: " "))
+        }
+        return Array(bytes.prefix(count))
     }
 
     /// Appends one masked frame stamped `sentAtNanos` with id `m<id>`.

@@ -89,6 +89,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads of the generator (default: one per core it may run on).")
     var threads: Int?
 
+    @Option(help: "fanout/sweep/chat/rtt: bytes of each message's content (1...4000; default 100); the padding is English-like text, which compresses as chat does.")
+    var payloadBytes: Int = 100
+
+    @Flag(help: "Offer permessage-deflate on every connection, as browsers do; a server with --compression true then compresses what it sends them.")
+    var compression = false
+
     @Flag(help: "Print the result as one JSON object instead of a table.")
     var json = false
 
@@ -120,6 +126,8 @@ struct BenchCommand: AsyncParsableCommand {
         options.drain = drain.duration
         options.settle = settle.duration
         options.threads = threads
+        options.payloadBytes = payloadBytes
+        options.compression = compression
         options.showProgress = !quiet
         return options
     }

@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import Switchboard
+@testable import Switchboard
 import Testing
 @testable import SwitchboardBench
 @testable import SwitchboardCLI
@@ -16,6 +16,31 @@ struct BenchToolTests {
         options.showProgress = false
         options.connectConcurrency = 16
         return options
+    }
+
+    @Test("fanout with --compression against a compressing server: the subscribers' messages arrive compressed and are all read, latency included")
+    func fanoutWithCompression() async throws {
+        var configuration = SwitchboardConfiguration.unlimited
+        configuration.compression = CompressionConfiguration()
+        try await TestServers.with(configuration: configuration) { server in
+            var options = Self.options(port: server.port)
+            options.subscribers = 10
+            options.rate = 20
+            options.duration = .seconds(1)
+            options.payloadBytes = 1000
+            options.compression = true
+            let report = try await BenchRunner.run(.fanout, options: options)
+            guard case .fanout(let result) = report.result else {
+                Issue.record("expected a fanout result, got \(report.result)")
+                return
+            }
+            let step = result.step
+            #expect(step.sent > 0)
+            #expect(step.delivered == step.expected)
+            #expect(step.latency.count == step.delivered, "every delivery's timestamp was read from the inflated message")
+            #expect(step.errors == 0)
+            #expect(await CompressionTests.framesCompressed(server.switchboard) >= step.sent)
+        }
     }
 
     @Test("fanout: every message reaches every subscriber, with one latency sample per delivery")
