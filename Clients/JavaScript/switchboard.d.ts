@@ -93,6 +93,9 @@ export declare class Switchboard {
     on<T = any>(event: string, handler: (data: T, meta: EventMeta) => void): () => void;
     off(event: string, handler: (...args: any[]) => void): void;
 
+    /** Sends and waits for the ack's `data`; queued while offline, sent again with its id after a
+     * reconnect, and after `retryAfter` when refused with `rate_limited` (rejects with it only when
+     * the retry would come after `timeout`). */
     send<T = any>(event: string, data?: unknown, options?: { timeout?: number }): Promise<T>;
     join(room: string): Promise<JoinAck>;
     leave(room: string): Promise<{ room: string; left: boolean }>;

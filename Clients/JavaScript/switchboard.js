@@ -257,7 +257,9 @@ export class Switchboard {
     /**
      * Sends an event and waits for its reply. While not connected the send is queued and goes
      * out, in order, after the next resume; a send whose reply was lost with a connection goes
-     * out again with the same id.
+     * out again with the same id. A send the server refuses with `rate_limited` goes out again
+     * (same id) after the reply's `retryAfter`, and rejects with `rate_limited` only when that
+     * would come after its timeout.
      * @param {string} event
      * @param {unknown} [data]
      * @param {{timeout?: number}} [options] `timeout`: ms to wait for the reply once sent (default `ackTimeout`)
@@ -463,7 +465,11 @@ export class Switchboard {
         // the app hears `open` (so that what it sends then goes after them).
         const pending = [...this._inflight.values()];
         this._inflight.clear();
-        for (const entry of pending) this._transmit(entry, { resend: true });
+        for (const entry of pending) {
+            if (entry.retryTimer) this._clearTimeout(entry.retryTimer);
+            entry.retryTimer = null;
+            this._transmit(entry, { resend: true });
+        }
         const queued = this._queue;
         this._queue = [];
         for (const entry of queued) this._transmit(entry);
@@ -640,6 +646,7 @@ export class Switchboard {
         const ws = this._ws;
         this._inflight.set(entry.id, entry);
         if (!resend && entry.timeout !== Infinity && entry.timeout > 0 && entry.timer === null) {
+            entry.deadline = this._now() + entry.timeout;
             entry.timer = this._setTimeout(() => {
                 entry.timer = null;
                 this._inflight.delete(entry.id);
@@ -666,6 +673,8 @@ export class Switchboard {
         entry.settled = true;
         if (entry.timer !== null) this._clearTimeout(entry.timer);
         entry.timer = null;
+        if (entry.retryTimer) this._clearTimeout(entry.retryTimer);
+        entry.retryTimer = null;
         if (error) entry.reject(error);
         else entry.resolve(value);
     }
@@ -737,6 +746,17 @@ export class Switchboard {
         this._inflight.delete(envelope.id);
         if (envelope.event === "error") {
             const code = envelope.data?.code ?? "error";
+            const retryAfter = envelope.data?.retryAfter;
+            if (code === "rate_limited" && Number.isFinite(retryAfter) && (entry.deadline === undefined || this._now() + retryAfter < entry.deadline)) {
+                // Not handled by the server: sent again, with its id, once its bucket has a token.
+                this._inflight.set(entry.id, entry);
+                entry.retryTimer = this._setTimeout(() => {
+                    entry.retryTimer = null;
+                    // After a reconnect the resume has sent it again already.
+                    if (!entry.settled && this._inflight.get(entry.id) === entry && this._isOpen()) this._transmit(entry, { resend: true });
+                }, Math.max(1, retryAfter));
+                return;
+            }
             this._settle(entry, null, new SwitchboardError(code, envelope.data?.message ?? code));
             return;
         }

@@ -196,9 +196,16 @@ actor ClientCore {
             hello(isError: isError, data: data)
             return
         }
+        let error = isError ? ((try? data.decode(ErrorReply.self)) ?? ErrorReply(code: "unknown", message: data.text)) : nil
+        if let error, error.code == "rate_limited", let retryAfter = error.retryAfter,
+            outbox.retry(id, at: .now + .milliseconds(max(1, retryAfter)))
+        {
+            // Not handled by the server: sent again, with its id, once its bucket has a token.
+            logger.debug("switchboard client: rate limited; retrying", metadata: ["id": "\(id)", "retryAfter": "\(retryAfter)"])
+            return
+        }
         guard let entry = outbox.remove(id) else { return }  // a heartbeat's, or a request that timed out
-        if isError {
-            let error = (try? data.decode(ErrorReply.self)) ?? ErrorReply(code: "unknown", message: data.text)
+        if let error {
             entry.waiter.resume(throwing: SwitchboardClientError(code: error.code, message: error.message ?? ""))
             return
         }
@@ -270,8 +277,12 @@ actor ClientCore {
         for entry in outbox.expire(now: now) {
             entry.waiter.resume(throwing: SwitchboardClientError(code: SwitchboardClientError.timeout, message: "no reply within the timeout"))
         }
+        if isOpen {
+            for entry in outbox.takeDueRetries(now: now) { connection?.writer?.yield(entry.text) }
+        }
         var next = now + .milliseconds(250)
         if let deadline = outbox.nextDeadline { next = min(next, deadline) }
+        if let retry = outbox.nextRetry { next = min(next, retry) }
         guard let current = connection else { return next }
         if current.openedAt == nil {
             let deadline = current.started + configuration.connectTimeout

@@ -42,6 +42,8 @@ struct HelloAck: Decodable {
 struct ErrorReply: Decodable {
     let code: String
     let message: String?
+    /// With `rate_limited`: milliseconds until the request may be sent again.
+    var retryAfter: Int? = nil
 }
 
 /// The `eid` of a publish's ack (`message.send` and app events that return one).

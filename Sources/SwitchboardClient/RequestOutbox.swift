@@ -14,6 +14,8 @@ struct RequestOutbox<Waiter> {
         let waiter: Waiter
         var written: Bool
         let sequence: Int
+        /// When to write it again, after the server refused it with `rate_limited`.
+        var retryAt: ContinuousClock.Instant? = nil
     }
 
     /// At most this many requests wait while the client is not connected.
@@ -57,7 +59,10 @@ struct RequestOutbox<Waiter> {
 
     /// The connection dropped: every request is to be written again.
     mutating func markAllUnwritten() {
-        for id in entries.keys { entries[id]?.written = false }
+        for id in entries.keys {
+            entries[id]?.written = false
+            entries[id]?.retryAt = nil
+        }
     }
 
     /// The requests to write on a new connection, oldest first; marks them written.
@@ -72,6 +77,26 @@ struct RequestOutbox<Waiter> {
         let expired = ordered.filter { $0.deadline <= now }
         for entry in expired { entries[entry.id] = nil }
         return expired
+    }
+
+    /// The server refused request `id` for now (`rate_limited`): it is written again at `time`,
+    /// unless that is past its deadline. `false`: not waiting (unknown, or too late to retry).
+    mutating func retry(_ id: String, at time: ContinuousClock.Instant) -> Bool {
+        guard let entry = entries[id], time < entry.deadline else { return false }
+        entries[id]?.retryAt = time
+        return true
+    }
+
+    /// The requests due to be written again at `now`, oldest first; their retry time is cleared.
+    mutating func takeDueRetries(now: ContinuousClock.Instant) -> [Entry] {
+        let due = ordered.filter { $0.retryAt.map { $0 <= now } ?? false }
+        for entry in due { entries[entry.id]?.retryAt = nil }
+        return due
+    }
+
+    /// The earliest retry time.
+    var nextRetry: ContinuousClock.Instant? {
+        entries.values.compactMap(\.retryAt).min()
     }
 
     /// The earliest deadline.

@@ -78,7 +78,9 @@ public final class SwitchboardClient: Sendable {
     ///   - timeout: how long to wait for the reply, offline time included; default
     ///     ``Configuration/ackTimeout``.
     /// - Throws: ``SwitchboardClientError``: the server's error reply (`code`, `message`),
-    ///   `timeout`, `queue_full`, `closed`, `invalid_reply`.
+    ///   `timeout`, `queue_full`, `closed`, `invalid_reply`. A request the server refuses with
+    ///   `rate_limited` is sent again (same id) after the reply's `retryAfter`, and throws
+    ///   `rate_limited` only when that retry would come after `timeout`.
     public func send<Payload: Encodable, Reply: Decodable>(
         _ event: String, _ data: Payload, as reply: Reply.Type = Reply.self, id: String? = nil, timeout: Duration? = nil
     ) async throws -> Reply {

@@ -83,6 +83,29 @@ test("connects with the token, says hello and resolves sends with the ack's data
     sb.close();
 });
 
+test("a send refused with rate_limited goes out again after retryAfter, with its id; one whose retry would miss its timeout rejects", async () => {
+    const { sb, clock } = makeClient({ ackTimeout: 2000 });
+    const ws = await openSession(sb);
+    const reply = sb.send("message.send", { room: "lobby", content: "x" });
+    const first = ws.sentEvents("message.send")[0];
+    ws.receive({ event: "error", id: first.id, data: { code: "rate_limited", message: "slow down", retryAfter: 300 } });
+    await clock.advance(299);
+    assert.equal(ws.sentEvents("message.send").length, 1, "not before retryAfter");
+    await clock.advance(1);
+    const again = ws.sentEvents("message.send");
+    assert.equal(again.length, 2);
+    assert.equal(again[1].id, first.id, "the same id: the server's idempotency makes the retry safe");
+    ws.receive({ event: "ack", id: first.id, data: { eid: "e:1" } });
+    assert.deepEqual(await reply, { eid: "e:1" });
+
+    const late = sb.send("message.send", { room: "lobby", content: "y" });
+    const lateSent = ws.sentEvents("message.send")[2];
+    ws.receive({ event: "error", id: lateSent.id, data: { code: "rate_limited", message: "slow down", retryAfter: 5000 } });
+    await assert.rejects(late, (e) => e.code === "rate_limited");
+    assert.equal(ws.sentEvents("message.send").length, 3, "no retry after the timeout");
+    sb.close();
+});
+
 test("a send without a reply rejects with timeout", async () => {
     const { sb, clock } = makeClient({ ackTimeout: 500 });
     await openSession(sb);

@@ -379,3 +379,45 @@ struct ClientTests {
         }
     }
 }
+
+@Suite("Swift client: rate limits")
+struct ClientRateLimitTests {
+    @Test("a send refused with rate_limited is sent again after its retryAfter, with its id, and succeeds; one whose retry would come after its timeout fails with rate_limited")
+    func honoursRetryAfter() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.presence = false
+        // 10 per second, a burst of 2: six sends at once get two acks and four refusals first.
+        configuration.rateLimits.events["message.send"] = RateLimit(perSecond: 10, burst: 2)
+        try await TestServers.with(configuration: configuration) { server in
+            let client = SwitchboardClient(url: "ws://127.0.0.1:\(server.port)/ws", token: .fixed(try await ClientTesting.token("alice")), configuration: ClientTesting.fast)
+            _ = try await client.join("lobby")
+            let eids = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<6 {
+                    group.addTask {
+                        let posted = try await client.send("message.send", ClientChatPost(room: "lobby", content: "m\(index)"), as: ClientChatPosted.self)
+                        return posted.eid
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(Set(eids).count == 6, "each send published once: \(eids)")
+            #expect(server.switchboard.rateLimitCounters.eventsLimited >= 4)
+            await client.close()
+        }
+        // A refusal whose retry would fall after the request's timeout is the app's to see.
+        var slow = SwitchboardConfiguration()
+        slow.rateLimits.events["message.send"] = RateLimit(perSecond: 0.1, burst: 1)
+        try await TestServers.with(configuration: slow) { server in
+            let client = SwitchboardClient(url: "ws://127.0.0.1:\(server.port)/ws", token: .fixed(try await ClientTesting.token("bob")), configuration: ClientTesting.fast)
+            _ = try await client.join("lobby")
+            _ = try await client.send("message.send", ClientChatPost(room: "lobby", content: "first"), as: ClientChatPosted.self)
+            do {
+                _ = try await client.send("message.send", ClientChatPost(room: "lobby", content: "second"), as: ClientChatPosted.self, timeout: .seconds(2))
+                Issue.record("a send 10 s from its next token succeeded within 2 s")
+            } catch let error as SwitchboardClientError {
+                #expect(error.code == "rate_limited", "\(error)")
+            }
+            await client.close()
+        }
+    }
+}
