@@ -59,10 +59,28 @@ enum PendingFrames {
         switch self {
         case .none:
             return
-        case .one(let frame), .combined(let frame):
+        case .one(let frame):
             writer.writeAndFlush(NIOAny(frame), promise: nil)
+        case .combined(let frame):
+            writer.writeAndFlush(NIOAny(Self.compacted(frame, writer: writer)), promise: nil)
         case .written:
             writer.flush()
         }
+    }
+
+    /// A combined buffer is made with room to grow in its turn, often several times what it ends
+    /// up holding. For a client that keeps up that costs nothing: the buffer goes to the kernel
+    /// and is freed at once. For one that lags it would wait in NIO's queue, holding that spare
+    /// room while the outbound high-water mark counts only its bytes, so a slow consumer could
+    /// hold several times the mark before it is closed. So when data is already waiting for this
+    /// connection (the one case where this buffer will wait too), the bytes are moved into a
+    /// buffer of their own size.
+    static func compacted(_ frame: ByteBuffer, writer: ChannelHandlerContext) -> ByteBuffer {
+        guard frame.capacity >= 2 * frame.readableBytes + 256,
+            let waiting = try? writer.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes), waiting > 0
+        else { return frame }
+        var tight = writer.channel.allocator.buffer(capacity: frame.readableBytes)
+        tight.writeImmutableBuffer(frame)
+        return tight
     }
 }
