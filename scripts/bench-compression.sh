@@ -12,19 +12,17 @@
 # Everything listens on 127.0.0.1; the server is pinned to CPU 0, the generator to CPU 1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/bench-common.sh
+. "$ROOT/scripts/bench-common.sh"
 BIN=${1:-$ROOT/.build/release/switchboard}
 ROUNDS=${2:-2}
 SUBSCRIBERS=${SUBSCRIBERS:-1000}
 RATE=${RATE:-40}
 DURATION=${DURATION:-8s}
 SIZES=${SIZES:-300 1000 4000}
-SECRET=switchboard-bench-secret-0123456789abcdef
 OUT=${BENCH_WORK:-/tmp/switchboard-compression-bench}/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
-ulimit -n 65536 2>/dev/null || true
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 200); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }
 
 run() { # mode size round
     local mode=$1 size=$2 round=$3 port db pid extra=() bench=()

@@ -18,17 +18,15 @@ set -euo pipefail
 # binary from before rate limits (an A/B baseline) still starts.
 export SWITCHBOARD_RATE_LIMITS=false
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/bench-common.sh
+. "$ROOT/scripts/bench-common.sh"
 BIN=${1:-$ROOT/.build/release/switchboard}
 ROUNDS=${2:-2}
-SECRET=switchboard-bench-secret-0123456789abcdef
 WORK=${BENCH_WORK:-/tmp/switchboard-redis-bench}
 OUT=$WORK/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 command -v redis-server >/dev/null || { echo "bench-redis: redis-server is needed (apt-get install redis-server)" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || true
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 200); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; echo "bench-redis: nothing listens on $1" >&2; return 1; }
 
 REDIS_PORT=$(free_port)
 REDIS_DIR=$(mktemp -d)

@@ -11,18 +11,16 @@
 # Everything listens on 127.0.0.1; the server is pinned to CPU 0, the clients to CPU 1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/bench-common.sh
+. "$ROOT/scripts/bench-common.sh"
 BIN=${1:-$ROOT/.build/release/switchboard}
 READERS=${READERS:-300}
 SLOW=${SLOW:-200}
 RATE=${RATE:-1000}
 DURATION=${DURATION:-20s}
-SECRET=switchboard-bench-secret-0123456789abcdef
 OUT=${BENCH_WORK:-/tmp/switchboard-slow-bench}/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
-ulimit -n 65536 2>/dev/null || true
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 200); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }
 
 run() { # name slow-count
     local name=$1 slow=$2 port db pid sampler holder=""
