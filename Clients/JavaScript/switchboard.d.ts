@@ -90,6 +90,7 @@ export declare class Switchboard {
     on(event: "state", handler: (state: ConnectionState, reason: StateReason | null) => void): () => void;
     on(event: "refresh", handler: (room: string, snapshot: unknown) => void): () => void;
     on(event: "error", handler: (error: unknown) => void): () => void;
+    /** `"*"`: every event from the server (`meta.event` names it), after its own handlers. */
     on<T = any>(event: string, handler: (data: T, meta: EventMeta) => void): () => void;
     off(event: string, handler: (...args: any[]) => void): void;
 

@@ -232,7 +232,8 @@ export class Switchboard {
 
     /**
      * Adds a handler. Room events call it with `(data, meta)`; `state` with `(state, reason)`;
-     * `refresh` with `(room, snapshot)`.
+     * `refresh` with `(room, snapshot)`; `"*"` gets every event from the server with
+     * `(data, meta)` after its own handlers (`meta.event` names it), not `state`, `refresh` or `error`.
      * @param {string} event
      * @param {Function} handler
      * @returns {() => void} removes the handler
@@ -731,7 +732,9 @@ export class Switchboard {
                 eid = envelope.eid;
             }
         }
-        this._emit(event, [envelope.data, { event, room, eid, replayed }]);
+        const meta = { event, room, eid, replayed };
+        this._emit(event, [envelope.data, meta]);
+        if (event !== "*" && this._handlers.get("*")?.size) this._emit("*", [envelope.data, meta]);
     }
 
     _handleReply(envelope) {

@@ -242,7 +242,8 @@ struct ServeCommand: AsyncParsableCommand {
         let host = transport.host
         let path = configuration.path
         try await StandaloneApplication.run(
-            switchboard, host: host, port: transport.port, eventLoopGroup: eventLoopGroup, services: services, readiness: readiness, logger: logger
+            switchboard, host: host, port: transport.port, eventLoopGroup: eventLoopGroup, services: services, readiness: readiness,
+            playground: development, logger: logger
         ) { port in
             Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
             if let rules, let path = permissionsFile {
@@ -251,6 +252,7 @@ struct ServeCommand: AsyncParsableCommand {
             if let devToken {
                 Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")
                 Console.line("  ws://\(host):\(port)\(path)?token=\(devToken)")
+                Console.line("playground: http://\(host):\(port)/  (connect, join rooms, send events, watch what arrives)")
             }
         }
         try await eventLoopGroup.shutdownGracefully()

@@ -8,7 +8,8 @@ import Switchboard
 import SwitchboardHummingbird
 
 /// The Hummingbird app of `serve` and `echo`: `/healthz` (the process is up), `/readyz` (it can
-/// serve: its dependencies are reachable and it is not draining) and the WebSocket endpoint on one port, on the caller's
+/// serve: its dependencies are reachable and it is not draining), the WebSocket endpoint and, with
+/// `playground`, the development playground (``PlaygroundRoutes``) on one port, on the caller's
 /// event loops (which it does not shut down).
 enum StandaloneApplication {
     /// Why the node cannot serve now (`nil`: ready), for `/readyz`.
@@ -21,6 +22,7 @@ enum StandaloneApplication {
         eventLoopGroup: MultiThreadedEventLoopGroup,
         services: [any Service] = [],
         readiness: @escaping Readiness = { nil },
+        playground: Bool = false,
         logger: Logger,
         onStart: @escaping @Sendable (Int) -> Void
     ) async throws {
@@ -37,6 +39,7 @@ enum StandaloneApplication {
             let body = (try? JSONEncoder().encode(NotReady(reason: problem))) ?? Data(#"{"ready":false}"#.utf8)
             return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
+        if playground { PlaygroundRoutes.add(to: router) }
         let app = Application(
             router: router,
             server: .switchboard(switchboard),

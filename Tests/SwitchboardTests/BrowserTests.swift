@@ -70,12 +70,13 @@ struct BrowserTests {
     }
 
     /// Runs driver.py on `url` until `until` (JavaScript returning a truthy value) holds.
-    private static func load(_ url: String, until: String = "return window.__result", timeout: Int = 90) async throws -> (JSONValue?, String) {
+    private static func load(_ url: String, until: String = "return window.__result", timeout: Int = 90, screenshot: String? = nil) async throws -> (JSONValue?, String) {
         if let missing = ExternalTool.browserMissing {
             throw ExternalToolError.missing(missing)
         }
         guard let python = ExternalTool.which("python3") else { throw ExternalToolError.missing("python3") }
-        let run = try await ExternalTool.run(python, [driverScript, url, "--until", until, "--timeout", "\(timeout)"], timeout: .seconds(timeout + 30))
+        let run = try await ExternalTool.run(
+            python, [driverScript, url, "--until", until, "--timeout", "\(timeout)"] + (screenshot.map { ["--screenshot", $0] } ?? []), timeout: .seconds(timeout + 30))
         let lastLine = run.output.split(separator: "\n").last.map(String.init) ?? ""
         let parsed = try? JSONDecoder().decode(DriverOutput.self, from: Data(lastLine.utf8))
         guard let parsed, parsed.error == nil, run.exitCode == 0 || run.exitCode == 3 else {
@@ -170,6 +171,52 @@ struct BrowserTests {
             let compressed = await CompressionTests.framesCompressed(server.switchboard)
             #expect(compression ? compressed >= 1 : compressed == 0)
             await bob.close()
+        }
+    }
+
+    /// `serve` with the development secret shows its playground at `/`: a person connects as a
+    /// user, joins a room and sees what arrives. The run keeps a screenshot of it.
+    @Test(ExternalTool.browserAvailability) func servePlaygroundShowsWhatArrives() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-playground-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try CLIProcess(["serve", "--port", "0", "--database", directory.appendingPathComponent("db.sqlite").path], environment: ["SWITCHBOARD_JWT_SECRET": ""])
+        defer { server.terminate() }
+        let port = Int(try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
+        _ = try await server.waitForOutput(matching: #"playground: (http://\S+)"#)
+        let (bad, _) = try await RawTCPClient.request(port: port, text: "GET /dev/token?sub= HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(bad.hasPrefix("HTTP/1.1 400"), "\(bad)")
+
+        let token = try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "bob", ttl: .seconds(600))
+        let bob = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
+        _ = try await TestServer.hello(bob)
+        _ = try await RoomTests.join(bob, "lobby")
+        let screenshot = ExternalTool.artifactsDirectory.appendingPathComponent("playground.png").path
+        async let browser = Self.load(
+            "http://127.0.0.1:\(port)/?user=alice&join=lobby",
+            until: "const p = window.__playground; return p && p.state === 'open' && p.rows.some((r) => r.kind === 'event' && r.event === 'message.new' && r.eid) && p",
+            timeout: 60,
+            screenshot: screenshot
+        )
+        let joined = try await bob.next(event: "presence.join", timeout: .seconds(60))
+        #expect(joined["data"]?["user"]?.stringValue == "alice")
+        _ = try await RoomTests.request(bob, "message.send", #"{"room":"lobby","content":"hi from bob"}"#)
+        let (value, output) = try await browser
+        let rows = value?["rows"]?.arrayValue ?? []
+        #expect(rows.contains { $0["kind"]?.stringValue == "ack" && $0["event"]?.stringValue == "room.join" && $0["room"]?.stringValue == "lobby" }, "\(output)")
+        let delivered = rows.first { $0["event"]?.stringValue == "message.new" }
+        #expect(delivered?["data"]?.stringValue?.contains("hi from bob") == true, "\(output)")
+        #expect(delivered?["eid"]?.stringValue?.hasSuffix(":") == false)
+        #expect(FileManager.default.fileExists(atPath: screenshot))
+        await bob.close()
+
+        // With a real secret there is no playground and no token route.
+        let secured = try CLIProcess(["serve", "--port", "0", "--jwt-secret", "a-real-secret-0123456789abcdefghijkl", "--database", directory.appendingPathComponent("db2.sqlite").path])
+        defer { secured.terminate() }
+        let securedPort = Int(try await secured.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
+        for path in ["/", "/dev/token?sub=x"] {
+            let (response, _) = try await RawTCPClient.request(port: securedPort, text: "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 404"), "\(path): \(response)")
         }
     }
 }

@@ -106,6 +106,19 @@ test("a send refused with rate_limited goes out again after retryAfter, with its
     sb.close();
 });
 
+test("\"*\" handlers get every event from the server, after its own handlers, and no lifecycle event", async () => {
+    const { sb } = makeClient();
+    const seen = [];
+    sb.on("message.new", () => seen.push("own"));
+    sb.on("*", (data, meta) => seen.push(`${meta.event}:${meta.eid}:${data.n}`));
+    const ws = await openSession(sb, { rooms: [] });
+    ws.receive({ event: "message.new", room: "lobby", eid: "e:1", data: { n: 1 } });
+    ws.receive({ event: "typing.start", room: "lobby", data: { n: 2 } });
+    ws.receive({ event: "state.refresh", room: "lobby", eid: "e:5", data: { n: 3 } });
+    assert.deepEqual(seen, ["own", "message.new:e:1:1", "typing.start:null:2"]);
+    sb.close();
+});
+
 test("a send without a reply rejects with timeout", async () => {
     const { sb, clock } = makeClient({ ackTimeout: 500 });
     await openSession(sb);

@@ -86,6 +86,15 @@ enum ExternalTool {
     }
 
     /// `Clients/JavaScript` of this checkout.
+    /// Where tests leave files for a person to look at (screenshots): `$SWITCHBOARD_ARTIFACTS`, or
+    /// `switchboard-artifacts` in the temporary directory; created when missing.
+    static var artifactsDirectory: URL {
+        let path = ProcessInfo.processInfo.environment["SWITCHBOARD_ARTIFACTS"].flatMap { $0.isEmpty ? nil : $0 }
+        let url = path.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-artifacts")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
     static var clientDirectory: URL {
         ConformanceSuite.repoRoot.appendingPathComponent("Clients/JavaScript").standardizedFileURL
     }

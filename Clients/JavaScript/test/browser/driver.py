@@ -4,7 +4,9 @@ waits, bounded, until a JavaScript condition holds; prints one JSON line with th
 and the page's console, then exits 0. Exit 3: the condition did not hold in time (the JSON still
 says what the page had); exit 4: Chromium or chromedriver could not be started.
 
-    driver.py URL [--until 'return window.__result'] [--timeout 60]
+    driver.py URL [--until 'return window.__result'] [--timeout 60] [--screenshot PATH]
+
+With --screenshot, the page (in a 1280x860 window) is saved as a PNG once the condition holds.
 """
 import argparse
 import json
@@ -26,6 +28,7 @@ def main():
     parser.add_argument("url")
     parser.add_argument("--until", default="return window.__result")
     parser.add_argument("--timeout", type=float, default=60)
+    parser.add_argument("--screenshot", default=None)
     args = parser.parse_args()
 
     try:
@@ -44,6 +47,7 @@ def main():
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-extensions", "--disable-background-networking"):
         options.add_argument(flag)
+    options.add_argument("--window-size=1280,860")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     try:
         driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
@@ -61,6 +65,8 @@ def main():
             if value:
                 break
             time.sleep(0.05)  # polling the page's state, bounded by the deadline
+        if value and args.screenshot:
+            driver.save_screenshot(args.screenshot)
         console = [entry.get("message", "") for entry in driver.get_log("browser")]
         print(json.dumps({"value": value, "console": console}))
         return 0 if value else 3
