@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 @testable import Switchboard
 
@@ -277,6 +278,61 @@ struct RoomTests {
                 if event["event"]?.stringValue == "message.new" { received += 1 }
             }
             for client in senders + [listener] { await client.close() }
+        }
+    }
+}
+
+/// The in-memory broker whose `presence.join` publishes, once armed, take effect at once (the
+/// members get them) but are answered only when the test releases them, so that a member can act
+/// on a `presence.join` before the joiner's join ends.
+final class HeldAnnouncementBroker: Broker {
+    let inner = InMemoryBroker()
+    let armed = TestLockedBox(false)
+    let release = TestSignal()
+
+    func attach(_ subscriber: any BrokerSubscriber) { inner.attach(subscriber) }
+    func subscribe(_ room: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> { inner.subscribe(room, on: eventLoop) }
+    func unsubscribe(_ room: String) { inner.unsubscribe(room) }
+    func publish(_ publication: Publication, on eventLoop: any EventLoop) -> EventLoopFuture<EventID?> {
+        let answer = inner.publish(publication, on: eventLoop)
+        guard publication.event == "presence.join", armed.withLock({ $0 }) else { return answer }
+        let promise = eventLoop.makePromise(of: EventID?.self)
+        let release = self.release
+        Task {
+            try? await release.wait("the test to release the announcement", timeout: .seconds(10))
+            answer.cascade(to: promise)
+        }
+        return promise.futureResult
+    }
+    func recover(_ room: String, after position: EventID?, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<Recovery> {
+        inner.recover(room, after: position, limit: limit, on: eventLoop)
+    }
+    func latest(_ room: String, limit: Int, on eventLoop: any EventLoop) -> EventLoopFuture<[HistoryEntry]> { inner.latest(room, limit: limit, on: eventLoop) }
+}
+
+@Suite("Rooms: a joiner gets what answers its presence.join")
+struct JoinAnnouncementOrderTests {
+    @Test("a member who answers presence.join at once is heard by the joiner, whose join ends after the answer")
+    func answerToPresenceJoinReachesTheJoiner() async throws {
+        let broker = HeldAnnouncementBroker()
+        try await TestServers.with(broker: broker) { server in
+            let bob = try await server.open("bob")
+            _ = try await RoomTests.join(bob, "lobby")
+            let alice = try await server.open("alice")
+            broker.armed.withLock { $0 = true }
+            try await alice.sendText(#"{"event":"room.join","data":{"room":"lobby"},"id":"j"}"#)
+            let joined = try await bob.next(event: "presence.join")
+            #expect(joined["data"]?["user"]?.stringValue == "alice")
+            let hi = try await RoomTests.request(bob, "message.send", #"{"room":"lobby","content":"hi alice"}"#)
+            #expect(hi["event"]?.stringValue == "ack", "\(hi)")
+            broker.release.fire()
+            let ack = try await alice.next(event: "j", field: "id")
+            #expect(ack["event"]?.stringValue == "ack", "\(ack)")
+            let message = try await alice.next(event: "message.new")
+            #expect(message["data"]?["content"]?.stringValue == "hi alice")
+            #expect(message["eid"] == hi["data"]?["eid"])
+            await alice.close()
+            await bob.close()
         }
     }
 }

@@ -271,13 +271,16 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         let subscribed = subscription.hop(to: eventLoop)
         let announcesPresence = self.announcesPresence
         let maxReplay = self.maxReplay
+        // The joiner's position is read before its presence.join goes out: a member who answers
+        // the announcement at once ("hi alice") publishes after that position, so the joiner gets
+        // the answer (from this registration's buffer, or live).
         return subscribed.flatMap {
             self.presence.add(socket.user.id, to: name, on: eventLoop)
-        }.flatMap { firstOfUser -> EventLoopFuture<Void> in
-            guard firstOfUser, announcesPresence else { return eventLoop.makeSucceededVoidFuture() }
-            return self.broker.publish(Self.presenceEvent("presence.join", user: socket.user.id, room: name, origin: socket), on: eventLoop).map { _ in }
-        }.flatMap {
-            self.broker.recover(name, after: since, limit: maxReplay, on: eventLoop)
+        }.flatMap { firstOfUser in
+            self.broker.recover(name, after: since, limit: maxReplay, on: eventLoop).map { (firstOfUser, $0) }
+        }.flatMap { firstOfUser, recovery -> EventLoopFuture<Recovery> in
+            guard firstOfUser, announcesPresence else { return eventLoop.makeSucceededFuture(recovery) }
+            return self.broker.publish(Self.presenceEvent("presence.join", user: socket.user.id, room: name, origin: socket), on: eventLoop).map { _ in recovery }
         }.flatMap { recovery -> EventLoopFuture<PreparedJoin> in
             switch recovery {
             case .recovered(let current, let events):
