@@ -8,8 +8,9 @@ import Switchboard
 import SwitchboardHummingbird
 
 /// The Hummingbird app of `serve` and `echo`: `/healthz` (the process is up), `/readyz` (it can
-/// serve: its dependencies are reachable and it is not draining) and the WebSocket endpoint on one port, on the caller's
-/// event loops (which it does not shut down).
+/// serve: its dependencies are reachable and it is not draining), `/metrics` (Prometheus), the
+/// publish API under `/api` (off, 404 `api_disabled`, without an API key) and the WebSocket
+/// endpoint on one port, on the caller's event loops (which it does not shut down).
 enum StandaloneApplication {
     /// Why the node cannot serve now (`nil`: ready), for `/readyz`.
     typealias Readiness = @Sendable () -> String?
@@ -21,6 +22,7 @@ enum StandaloneApplication {
         eventLoopGroup: MultiThreadedEventLoopGroup,
         services: [any Service] = [],
         readiness: @escaping Readiness = { nil },
+        apiKey: APIKey? = nil,
         logger: Logger,
         onStart: @escaping @Sendable (Int) -> Void
     ) async throws {
@@ -37,6 +39,9 @@ enum StandaloneApplication {
             let body = (try? JSONEncoder().encode(NotReady(reason: problem))) ?? Data(#"{"ready":false}"#.utf8)
             return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
+        // Always on here; a library user adds them with the same two calls.
+        router.addSwitchboardMetrics(switchboard)
+        router.addSwitchboardPublishAPI(switchboard, apiKey: apiKey)
         let app = Application(
             router: router,
             server: .switchboard(switchboard),
