@@ -28,11 +28,12 @@ struct OpenAPIConformanceTests {
                 "run", Schemathesis.document.path, "--url", "http://127.0.0.1:\(port)",
                 "--header", "Authorization: Bearer \(Self.apiKey)",
                 "--checks", "all",
-                // Schema-valid input that the server refuses on purpose: a room of 128 characters
-                // but more than 128 bytes, a number beyond a double's range in `data`, an unknown
-                // room's presence. Each gets a documented 4xx, which the other checks verify.
+                // Schema-valid input that the server refuses on purpose with a documented 400,
+                // because JSON Schema cannot say it: a name of at most 128 characters but more
+                // than 128 bytes, the reserved event names, a number beyond a double's range in
+                // `data`. Every other check still runs on those answers.
                 "--exclude-checks", "positive_data_acceptance",
-                "--max-examples", "15", "--max-time", "60", "--seed", "20261205",
+                "--max-examples", "15", "--max-time", "30", "--seed", "20261205",
                 "--workers", "1", "--request-timeout", "5", "--no-color",
                 "--generation-database", "none",
                 "--report-dir", directory.appendingPathComponent("report").path,
