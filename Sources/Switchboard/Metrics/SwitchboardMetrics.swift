@@ -19,10 +19,8 @@ public final class SwitchboardMetrics: Sendable {
     private let factory: any MetricsFactory
     private let state: NIOLockedValueBox<State>
 
-    private struct State: @unchecked Sendable {
-        // @unchecked Sendable: swift-metrics' metric types are thread-safe handles (they are
-        // classes that are not marked Sendable in every version); the state is only touched under
-        // the box's lock.
+    /// Only touched under the box's lock.
+    private struct State: Sendable {
         var reported = SwitchboardMetricsSnapshot()
         var counters: [String: Counter] = [:]
         var gauges: [String: Gauge] = [:]
