@@ -19,7 +19,8 @@ extension RouterMethods {
     /// every node), so clients resume them like any other. Every request needs
     /// `Authorization: Bearer <apiKey>` (401 otherwise); bad input gets 400, an unknown room 404,
     /// each with `{"error":{"code","message"}}`. With `apiKey` `nil` every route answers 404
-    /// `api_disabled`.
+    /// `api_disabled`. Any other path under `prefix` answers a JSON 404 `not_found`: give the API a
+    /// prefix of its own, not one the app's routes share.
     public func addSwitchboardPublishAPI(_ switchboard: SwitchboardServer, apiKey: APIKey?, prefix: String = "/api") {
         let api = PublishAPI(switchboard: switchboard, key: apiKey)
         post(RouterPath("\(prefix)/publish")) { request, _ in await api.respond(request) { try await api.publish(&$0) } }

@@ -114,6 +114,25 @@ struct PublishAPITests {
         }
     }
 
+    @Test("while the broker cannot be reached: 503 unavailable, and the API works again once it is back")
+    func brokerUnreachable() async throws {
+        let broker = FaultyBroker()
+        try await TestServers.with(broker: broker, routes: Self.routes(key: Self.key)) { server in
+            broker.failing.withLock { $0 = true }
+            for (method, uri, body) in [
+                (HTTPRequest.Method.post, "/api/publish", #"{"room":"a","event":"e"}"#), (.post, "/api/broadcast", #"{"rooms":["a"],"event":"e"}"#),
+                (.get, "/api/rooms/a/history", nil), (.get, "/api/rooms/a/presence", nil),
+            ] as [(HTTPRequest.Method, String, String?)] {
+                let response = try await Self.call(server, method, uri, body)
+                #expect(response.status == .serviceUnavailable, "\(uri)")
+                #expect(Self.errorCode(response.json) == "unavailable", "\(uri): \(response.json)")
+            }
+            broker.failing.withLock { $0 = false }
+            let response = try await Self.call(server, .post, "/api/publish", #"{"room":"a","event":"e"}"#)
+            #expect(response.status == .ok, "\(response.json)")
+        }
+    }
+
     @Test("an unknown room's presence and history get 404 room_not_found; an unknown route under /api gets 404 not_found")
     func unknownRoom() async throws {
         try await TestServers.with(routes: Self.routes(key: Self.key)) { server in
