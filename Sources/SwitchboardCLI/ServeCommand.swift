@@ -3,6 +3,7 @@ import Foundation
 import NIOPosix
 import Switchboard
 import ServiceLifecycle
+import SwitchboardHummingbird
 import SwitchboardRedis
 
 struct ServeCommand: AsyncParsableCommand {
@@ -21,6 +22,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "JWKS file with public keys (env SWITCHBOARD_JWKS_FILE).")
     var jwksFile: String?
+
+    @Option(help: "Secret for the HTTP publish API under /api (Authorization: Bearer <key>), at least 16 bytes and separate from the JWT key; without it the API answers 404 api_disabled (env SWITCHBOARD_API_KEY).")
+    var apiKey: String?
 
     @Option(help: "Required token issuer (env SWITCHBOARD_JWT_ISSUER).")
     var jwtIssuer: String?
@@ -131,6 +135,7 @@ struct ServeCommand: AsyncParsableCommand {
         // difference between nodes would expire a live node's entries.
         guard redisNodeTTL.duration >= .seconds(1) else { throw ValidationError("--redis-node-ttl must be at least 1s") }
         guard drainWindow.duration >= .zero else { throw ValidationError("--drain-window must be 0s or more") }
+        if let key = apiKeySecret, key.utf8.count < 16 { throw ValidationError("--api-key must be at least 16 bytes") }
         guard drainTimeout.duration >= drainWindow.duration else { throw ValidationError("--drain-timeout must be at least --drain-window") }
         if let path = permissionsFile {
             do {
@@ -148,6 +153,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    private var apiKeySecret: String? { apiKey ?? EnvironmentDefault.string("SWITCHBOARD_API_KEY") }
     private var redisURL: String? { redis ?? EnvironmentDefault.string("SWITCHBOARD_REDIS_URL") }
     private var permissionsFile: String? { permissions ?? EnvironmentDefault.string("SWITCHBOARD_PERMISSIONS") }
 
@@ -243,9 +249,9 @@ struct ServeCommand: AsyncParsableCommand {
         let path = configuration.path
         try await StandaloneApplication.run(
             switchboard, host: host, port: transport.port, eventLoopGroup: eventLoopGroup, services: services, readiness: readiness,
-            playground: development, logger: logger
+            playground: development, apiKey: apiKeySecret.map(APIKey.init), logger: logger
         ) { port in
-            Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
+            Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, metrics: /metrics, publish API: \(apiKeySecret == nil ? "off" : "/api"), memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
             if let rules, let path = permissionsFile {
                 Console.line("room permissions from \(path): \(rules.namespaces.count) namespaces\(rules.claim.map { ", rooms also joinable from the \"\($0)\" claim" } ?? "")")
             }

@@ -8,9 +8,10 @@ import Switchboard
 import SwitchboardHummingbird
 
 /// The Hummingbird app of `serve` and `echo`: `/healthz` (the process is up), `/readyz` (it can
-/// serve: its dependencies are reachable and it is not draining), the WebSocket endpoint and, with
-/// `playground`, the development playground (``PlaygroundRoutes``) on one port, on the caller's
-/// event loops (which it does not shut down).
+/// serve: its dependencies are reachable and it is not draining), `/metrics` (Prometheus), the
+/// publish API under `/api` (off, 404 `api_disabled`, without an API key), the WebSocket endpoint
+/// and, with `playground`, the development playground (``PlaygroundRoutes``) on one port, on the
+/// caller's event loops (which it does not shut down).
 enum StandaloneApplication {
     /// Why the node cannot serve now (`nil`: ready), for `/readyz`.
     typealias Readiness = @Sendable () -> String?
@@ -23,6 +24,7 @@ enum StandaloneApplication {
         services: [any Service] = [],
         readiness: @escaping Readiness = { nil },
         playground: Bool = false,
+        apiKey: APIKey? = nil,
         logger: Logger,
         onStart: @escaping @Sendable (Int) -> Void
     ) async throws {
@@ -39,6 +41,9 @@ enum StandaloneApplication {
             let body = (try? JSONEncoder().encode(NotReady(reason: problem))) ?? Data(#"{"ready":false}"#.utf8)
             return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
+        // Always on here; a library user adds them with the same two calls.
+        router.addSwitchboardMetrics(switchboard)
+        router.addSwitchboardPublishAPI(switchboard, apiKey: apiKey)
         if playground { PlaygroundRoutes.add(to: router) }
         let app = Application(
             router: router,

@@ -140,6 +140,8 @@ public final class Socket: @unchecked Sendable {
         }
         pending.append(frame, writer: frameWriter)
         messagesOut &+= 1
+        hub.metrics.messagesOut &+= 1
+        hub.metrics.bytesOut &+= frame.readableBytes
     }
 
     /// On the loop: hands the queued frames to NIO and flushes them.

@@ -45,6 +45,8 @@ public final class SwitchboardServer: Sendable {
     /// Each user's connection slots.
     public let connectionSlots: any ConnectionSlotStore
     let socketIDs = SocketIDGenerator()
+    /// Handshakes by outcome, for ``metricsSnapshot()``.
+    let handshakeOutcomes = HandshakeOutcomes()
     /// Connections closed as slow consumers since the server started.
     let slowConsumers = ManagedAtomic<Int>(0)
     /// The rate limits of ``SwitchboardConfiguration/rateLimits`` at work.
@@ -128,6 +130,7 @@ public final class SwitchboardServer: Sendable {
         self.connectionSlots = connectionSlots ?? InMemoryConnectionSlotStore()
         self.rateLimiting = RateLimiting(configuration.rateLimits, now: RateLimiting.uptime(of: clock))
         self.startTimer = Self.timer(on: clock)
+        (rooms.broker as? any UserEventBroker)?.attachUserEvents(self)
     }
 
     private init(echoConfiguration configuration: SwitchboardConfiguration, logger: Logger) {
@@ -171,12 +174,20 @@ public final class SwitchboardServer: Sendable {
         // A draining node is asked first: its clients reconnect all at once (to other nodes, the
         // load balancer permitting), and should hear why rather than a rate limit. Not logged per
         // refusal either: the drain's start is.
-        if isDraining { return .reject(.draining) }
+        if isDraining {
+            handshakeOutcomes.count(HandshakeRejection.draining.code)
+            return .reject(.draining)
+        }
         if let rejection = rateLimiting.checkHandshake(from: remoteAddress, logger: logger) {
+            handshakeOutcomes.count(rejection.code)
             return .reject(rejection)
         }
         let redactedURI = HandshakeCredentials.redact(uri)
         let decision = await decide(uri: uri, headers: headers, redactedURI: redactedURI)
+        switch decision {
+        case .accept: handshakeOutcomes.count("accepted")
+        case .reject(let rejection): handshakeOutcomes.count(rejection.code)
+        }
         if case .reject(let rejection) = decision {
             logger.info(
                 "handshake rejected",

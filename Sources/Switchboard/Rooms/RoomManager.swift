@@ -336,8 +336,10 @@ public final class RoomManager: BrokerSubscriber, Sendable {
         case .deliver(let buffered):
             if let refresh = prepared.refresh {
                 socket.enqueue(refresh)
+                socket.hub.metrics.refreshes &+= 1
             } else {
                 for event in prepared.replay { socket.enqueue(event.frame) }
+                socket.hub.metrics.replayedEvents &+= prepared.replay.count
             }
             for event in buffered { socket.enqueue(event.frame) }
             socket.hub.scheduleFlush()

@@ -83,6 +83,7 @@ enum MessageDispatcher {
                 guard responder.proceed(after: outcome) else { return }
             }
             let context = EventContext(socket: socket, switchboard: switchboard, id: envelope.id)
+            let started = NIODeadline.now()
             switch route {
             case .onLoop(let handle), .pipelined(let handle):
                 do {
@@ -91,6 +92,7 @@ enum MessageDispatcher {
                     switch result {
                     case .now(let data):
                         responder.ack(data)
+                        socket.hub.recordHandlerLatency(since: started)
                     case .later(let future), .published(let future):
                         // A pipelined event whose handler has issued its publish: the next message
                         // may go on. Anything else holds the connection until it is answered.
@@ -110,6 +112,7 @@ enum MessageDispatcher {
                             case .failure(let error):
                                 responder.fail(error, otherwise: EventError.Code.unavailable)
                             }
+                            socket.hub.recordHandlerLatency(since: started)
                             if pipelined {
                                 socket.inFlight -= 1
                                 advance(socket, switchboard: switchboard)
@@ -132,7 +135,7 @@ enum MessageDispatcher {
                     return
                 }
                 accepted(socket)
-                Self.run(run, context, responder: responder, switchboard: switchboard)
+                Self.run(run, context, responder: responder, switchboard: switchboard, started: started)
             }
         }
     }
@@ -481,7 +484,9 @@ extension MessageDispatcher {
     /// Runs an app handler in a task; its reply goes out from the connection's loop, and the
     /// connection's next message is dispatched after it. A handler whose connection ends goes on
     /// to its end (its reply is remembered for a retry on another connection, and not sent).
-    fileprivate static func run(_ handler: @escaping EventRouter.Run, _ context: EventContext, responder: Responder, switchboard: SwitchboardServer) {
+    fileprivate static func run(
+        _ handler: @escaping EventRouter.Run, _ context: EventContext, responder: Responder, switchboard: SwitchboardServer, started: NIODeadline = .now()
+    ) {
         let socket = context.socket
         socket.busy = true
         Task {
@@ -496,6 +501,7 @@ extension MessageDispatcher {
                 case .success(let data): responder.ack(data)
                 case .failure(let error): responder.fail(error)
                 }
+                socket.hub.recordHandlerLatency(since: started)
                 finished(socket, switchboard: switchboard)
             }
         }

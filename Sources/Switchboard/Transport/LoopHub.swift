@@ -24,6 +24,8 @@ final class LoopHub: @unchecked Sendable {
     /// that registered it returns.
     var inlineClaim: MessageDispatcher.ClaimOutcome?
     var awaitingInlineClaim = false
+    /// This loop's counters: plain integers, touched only on the loop (see ``LoopMetrics``).
+    var metrics = LoopMetrics()
 
     private var sockets: [Socket] = []
     private var needingFlush: [Socket] = []
@@ -178,14 +180,34 @@ final class LoopHub: @unchecked Sendable {
     /// asked for), made on the first of them.
     func deliver(_ frame: ByteBuffer, to members: [Socket], except: Socket?) {
         var variants = DeflatedVariants(plain: frame)
+        var delivered = 0
         for socket in members where socket !== except {
             if socket.deflate == 0 {
                 socket.enqueueShared(frame)
             } else {
                 socket.enqueueShared(variants.frame(windowBits: socket.deflate, deflater: deflater, allocator: socket.channel.allocator))
             }
+            delivered &+= 1
         }
+        metrics.deliveries &+= delivered
         scheduleFlush()
+    }
+
+    /// On the loop: writes `frame` to every open connection of `user` on this loop; returns how many.
+    func deliver(_ frame: ByteBuffer, toUser user: String) -> Int {
+        var sent = 0
+        for socket in sockets where socket.state == .open && socket.user.id == user {
+            socket.enqueue(frame)
+            sent += 1
+        }
+        metrics.deliveries &+= sent
+        scheduleFlush()
+        return sent
+    }
+
+    /// On the loop: one handler's time from dispatch to reply.
+    func recordHandlerLatency(since started: NIODeadline) {
+        metrics.handlerLatency.record(nanoseconds: (NIODeadline.now() - started).nanoseconds)
     }
 
     func markNeedsFlush(_ socket: Socket) {

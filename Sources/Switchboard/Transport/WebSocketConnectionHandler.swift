@@ -44,6 +44,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         registered = true
         self.handshake = nil
         socket.hub.add(socket)
+        socket.hub.metrics.connectionsOpened &+= 1
         switchboard.logger.info(
             "connected",
             metadata: [
@@ -82,6 +83,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
         // reply for); a handler already running goes on to its end.
         MessageDispatcher.dropWaiting(socket, switchboard: switchboard)
         socket.hub.remove(socket)
+        // 1006: no Close frame was exchanged (RFC 6455 §7.1.5).
+        socket.hub.metrics.closes[socket.closeCode ?? 1006, default: 0] += 1
         switchboard.rooms.leaveAll(socket)
         if let slot { switchboard.connectionSlots.release(slot) }
         let seconds = Double((NIODeadline.now() - socket.connectedAt).nanoseconds) / 1e9
@@ -127,6 +130,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, RemovableChannelH
                 payload = inflated
             }
             socket.messagesIn &+= 1
+            socket.hub.metrics.messagesIn &+= 1
             socket.lastMessage = socket.lastInbound
             if opcode == .text {
                 guard payload.isValidUTF8 else {

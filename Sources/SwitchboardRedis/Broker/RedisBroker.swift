@@ -49,13 +49,15 @@ public final class RedisBroker: Broker, Service {
     public let pubsub: RedisSubscriber
     /// How often delivery is checked.
     public let checks: RedisDeliveryChecks
-    private let logger: Logger
+    let logger: Logger
     private let time: NodeTime
     private let nowMilliseconds: @Sendable () -> Int64
     /// The end-to-end check of the pub/sub connection, on the node's own channel.
     private let pubsubProbe: RedisPubSubProbe
     /// This node's tag in published messages: events it published come back with it.
-    private let node: String
+    let node: String
+    /// Where user events from other nodes go (see `RedisBroker+UserEvents.swift`).
+    let userEventReceiver = NIOLockedValueBox<(any UserEventReceiver)?>(nil)
     private let nextTag = ManagedAtomic<UInt64>(0)
     /// Origins of this node's publishes in flight, by tag, until their message comes back.
     private let origins = NIOLockedValueBox<[UInt64: PendingOrigin]>([:])
@@ -192,7 +194,7 @@ public final class RedisBroker: Broker, Service {
     public func run() async throws {
         // No connection is open yet, so this fails; the channel stays wanted and every
         // connection subscribes it.
-        try? await pubsub.subscribe([pubsubProbe.channel])
+        try? await pubsub.subscribe([pubsubProbe.channel, usersChannel])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.client.run() }
             group.addTask { try await self.pubsub.run() }
@@ -489,6 +491,7 @@ public final class RedisBroker: Broker, Service {
         pubsubProbe.noteMessage()
         guard channel.hasPrefix(channelPrefix) else {
             if channel == pubsubProbe.channel { pubsubProbe.received(payload) }
+            if channel == usersChannel { receivedUserEvent(payload) }
             return
         }
         let room = String(channel.dropFirst(channelPrefix.count))

@@ -67,6 +67,7 @@ enum TestServers {
         echo: Bool = false,
         clock: C = ContinuousClock(),
         logger: Logger = TestServers.defaultLogger,
+        routes: (@Sendable (Router<BasicRequestContext>, SwitchboardServer) -> Void)? = nil,
         _ body: @Sendable (TestServer) async throws -> Void
     ) async throws where C.Duration == Duration {
         let switchboard: SwitchboardServer
@@ -92,6 +93,7 @@ enum TestServers {
         }
         let router = Router()
         router.get("/hello") { _, _ in "hello from the app" }
+        routes?(router, switchboard)
         let app = Application(
             router: router,
             server: .switchboard(switchboard),
