@@ -280,6 +280,14 @@ public final class RoomManager: BrokerSubscriber, Sendable {
             self.broker.recover(name, after: since, limit: maxReplay, on: eventLoop)
         }.flatMap { recovery -> EventLoopFuture<PreparedJoin> in
             switch recovery {
+            case .recovered(let current, let events) where since == nil && snapshot.sentOnJoin:
+                // A first join of a server whose snapshot is its joiners' initial state.
+                return snapshot.data(for: name, socket: socket, broker: self.broker, on: eventLoop).map { data in
+                    let header = OutboundMessage.Header(event: "state.refresh", room: name, eventID: current)
+                    let frame = OutboundMessage.frame(header, dataJSON: data ?? ByteBuffer(staticString: "null"), allocator: socket.channel.allocator)
+                    return PreparedJoin(
+                        socket: socket, room: name, result: JoinResult(status: .joined, position: current, recovered: true), replay: events, refresh: frame)
+                }
             case .recovered(let current, let events):
                 return eventLoop.makeSucceededFuture(
                     PreparedJoin(
