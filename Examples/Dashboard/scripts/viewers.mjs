@@ -4,14 +4,16 @@
 //
 //   node --experimental-websocket Examples/Dashboard/scripts/viewers.mjs \
 //        --url http://127.0.0.1:8081 --viewers 500 --seconds 30 --pid <server pid>
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Switchboard } from "../../../Clients/JavaScript/switchboard.js";
 
-const options = { url: "http://127.0.0.1:8081", viewers: 500, seconds: 30, pid: null };
+// --secret: the server's DASHBOARD_JWT_SECRET (default: Switchboard's public development secret).
+const options = { url: "http://127.0.0.1:8081", viewers: 500, seconds: 30, pid: null, secret: "switchboard-dev-secret-not-for-production" };
 for (let index = 2; index < process.argv.length; index += 2) {
     const key = process.argv[index].replace(/^--/, "");
     if (!(key in options)) throw new Error(`unknown option --${key}`);
-    options[key] = key === "url" ? process.argv[index + 1] : Number(process.argv[index + 1]);
+    options[key] = key === "url" || key === "secret" ? process.argv[index + 1] : Number(process.argv[index + 1]);
 }
 if (!(options.viewers >= 1 && options.viewers <= 5000)) throw new Error("--viewers: 1 to 5000");
 if (!(options.seconds >= 1 && options.seconds <= 600)) throw new Error("--seconds: 1 to 600");
@@ -27,15 +29,26 @@ function serverStats() {
     return { cpuSeconds, rssMiB, at: performance.now() };
 }
 
+/** An HS256 token for `sub`, minted here: Node's WebSocket may reuse a kept-alive fetch connection for its handshake, which the server does not upgrade. */
+function token(sub) {
+    const part = (object) => Buffer.from(JSON.stringify(object)).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const body = `${part({ alg: "HS256", typ: "JWT" })}.${part({ sub, iat: now, exp: now + 3600 })}`;
+    return `${body}.${createHmac("sha256", options.secret).update(body).digest("base64url")}`;
+}
+
 const wsURL = options.url.replace(/^http/, "ws") + "/ws";
 const idle = serverStats();
 const viewers = [];
+let joinedCount = 0;
 const joinedAll = Promise.all(
-    Array.from({ length: options.viewers }, async () => {
+    Array.from({ length: options.viewers }, async (_, index) => {
         const viewer = { seq: null, updates: 0, gaps: 0, refreshes: 0 };
         viewers.push(viewer);
-        const sb = new Switchboard(wsURL, { token: () => fetch(`${options.url}/api/viewer-token`).then((response) => response.text()) });
+        const sb = new Switchboard(wsURL, { token: () => token(`viewer-${index}`) });
         viewer.sb = sb;
+        viewer.states = [];
+        sb.on("state", (state, reason) => viewer.states.push(`${state} ${JSON.stringify(reason)}`));
         sb.on("refresh", (room, snapshot) => {
             viewer.refreshes += 1;
             if (snapshot) viewer.seq = snapshot.seq;
@@ -47,10 +60,12 @@ const joinedAll = Promise.all(
             viewer.updates += 1;
         });
         await sb.join("dashboard:metrics");
+        joinedCount += 1;
     }),
 );
 const timeout = setTimeout(() => {
-    console.error("not every viewer joined within 60 s");
+    console.error(`${joinedCount} of ${options.viewers} viewers joined within 60 s`);
+    for (const viewer of viewers.filter((viewer) => viewer.seq === null).slice(0, 3)) console.error(viewer.states, viewer.sb.state);
     process.exit(1);
 }, 60_000);
 await joinedAll;
