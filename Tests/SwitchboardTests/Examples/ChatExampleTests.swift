@@ -173,14 +173,18 @@ struct ChatExampleTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("chat.sqlite").path
         // 55 sends at once: past message.send's burst of 40.
+        let lastEID = TestLockedBox<String?>(nil)
         try await ChatTestServer.with(databasePath: path, rateLimits: .off) { server in
             let alice = try await server.connect("alice")
             for index in 1...55 {
                 try await alice.client.sendText(#"{"event":"message.send","data":{"room":"swift","content":"message \#(index)"},"id":"s\#(index)"}"#)
-                #expect(try await alice.client.next(event: "s\(index)", field: "id")["event"]?.stringValue == "ack")
+                let ack = try await alice.client.next(event: "s\(index)", field: "id")
+                #expect(ack["event"]?.stringValue == "ack")
+                lastEID.withLock { $0 = ack["data"]?["eid"]?.stringValue }
             }
             await alice.client.close()
         }
+        let eid = try #require(lastEID.withLock { $0 })
         // A new process on the same file: migrations find it up to date, the messages are there,
         // and a joiner's snapshot is the channel's latest 50.
         try await ChatTestServer.with(databasePath: path) { server in
@@ -188,6 +192,23 @@ struct ChatExampleTests {
             let snapshot = try #require(bob.snapshots["swift"])
             #expect(snapshot.compactMap { $0["content"]?.stringValue } == (6...55).map { "message \($0)" })
             #expect(snapshot.allSatisfy { $0["from"]?.stringValue == "alice" })
+
+            // Alice's page resumes from before the restart: the room's history is gone (a new
+            // epoch), so she gets the snapshot from the database instead of a silent gap.
+            let token = try await TokenMinter(hs256Secret: TestServer.secret).mint(subject: "alice")
+            let alice = try await TestWebSocketClient.open(port: server.port, path: "/ws?token=\(token)")
+            try await alice.sendText(#"{"event":"session.hello","data":{"resume":{"swift":"\#(eid)"}},"id":"hello"}"#)
+            let hello = try await alice.next(event: "hello", field: "id")
+            let swift = hello["data"]?["rooms"]?.arrayValue?.first { $0["room"]?.stringValue == "swift" }
+            #expect(swift?["recovered"]?.boolValue == false)
+            var refreshed: [String: [String]] = [:]
+            while refreshed.count < 3 {
+                let refresh = try await alice.next(event: "state.refresh")
+                refreshed[refresh["room"]?.stringValue ?? ""] = refresh["data"]?["messages"]?.arrayValue?.compactMap { $0["content"]?.stringValue }
+            }
+            #expect(refreshed["swift"] == (6...55).map { "message \($0)" })
+            #expect(refreshed["general"] == [])
+            await alice.close()
             await bob.client.close()
         }
     }

@@ -20,5 +20,10 @@ if let path = environment["CHAT_DATABASE"] { configuration.databasePath = path }
 if let secret = environment["CHAT_JWT_SECRET"] { configuration.jwtSecret = secret }
 
 let app = try await ChatApp(configuration: configuration)
-print("chat example on http://\(configuration.host):\(configuration.port) (database \(configuration.databasePath ?? "in memory")); log in as alice, bob or carol")
-try await app.application().runService()
+let database = configuration.databasePath ?? "in memory"
+let (host, configuredPort) = (configuration.host, configuration.port)
+try await app.application(onServerRunning: { channel in
+    let port = channel.localAddress?.port ?? configuredPort
+    // Written at once (not buffered): scripts and tests wait for this line.
+    FileHandle.standardOutput.write(Data("chat example on http://\(host):\(port) (database \(database)); log in as alice, bob or carol\n".utf8))
+}).runService()

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import Switchboard
 import SwitchboardHummingbird
 
@@ -68,12 +69,16 @@ public struct ChatApp {
     }
 
     /// The Hummingbird application: the router and the WebSocket upgrade on one port.
-    /// Run it with `try await app.runService()`.
-    public func application(logger: Logger = Logger(label: "chat")) -> some ApplicationProtocol {
+    /// Run it with `try await app.runService()`; `onServerRunning` gets the listening channel.
+    public func application(
+        logger: Logger = Logger(label: "chat"),
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         Application(
             router: router,
             server: .switchboard(switchboard),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+            onServerRunning: onServerRunning,
             logger: logger
         )
     }

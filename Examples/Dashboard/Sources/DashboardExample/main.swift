@@ -23,5 +23,9 @@ if let interval = number("DASHBOARD_INTERVAL_MS", in: 10...3_600_000) { configur
 if let secret = environment["DASHBOARD_JWT_SECRET"] { configuration.jwtSecret = secret }
 
 let app = try await DashboardApp(configuration: configuration)
-print("dashboard example on http://\(configuration.host):\(configuration.port) (viewers join \(DashboardApp.room))")
-try await app.application().runService()
+let (host, configuredPort) = (configuration.host, configuration.port)
+try await app.application(onServerRunning: { channel in
+    let port = channel.localAddress?.port ?? configuredPort
+    // Written at once (not buffered): scripts and tests wait for this line.
+    FileHandle.standardOutput.write(Data("dashboard example on http://\(host):\(port) (viewers join \(DashboardApp.room))\n".utf8))
+}).runService()

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import ServiceLifecycle
 import Switchboard
 import SwitchboardHummingbird
@@ -90,7 +91,10 @@ public struct DashboardApp {
 
     /// The Hummingbird application (router and WebSocket upgrade on one port), with the simulated
     /// producer as a service when ``DashboardConfiguration/publishInterval`` is set.
-    public func application(logger: Logger = Logger(label: "dashboard")) -> some ApplicationProtocol {
+    public func application(
+        logger: Logger = Logger(label: "dashboard"),
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         var services: [any Service] = []
         if let interval = configuration.publishInterval {
             services.append(MetricsProducer(board: board, interval: interval, logger: logger))
@@ -100,6 +104,7 @@ public struct DashboardApp {
             server: .switchboard(switchboard),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             services: services,
+            onServerRunning: onServerRunning,
             logger: logger
         )
     }
