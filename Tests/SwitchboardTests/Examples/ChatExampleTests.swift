@@ -52,12 +52,14 @@ private struct ChatTestServer: Sendable {
     /// ack and the channels' snapshots (`state.refresh`), by room.
     func connect(_ user: String) async throws -> (client: TestWebSocketClient, hello: [String: JSONValue], snapshots: [String: [JSONValue]]) {
         let token = try await TokenMinter(hs256Secret: TestServer.secret).mint(subject: user)
-        let client = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
-        let hello = try await TestServer.hello(client)
+        let client = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)", timeout: .seconds(20))
+        // Bounded generously: the suites run beside 500 viewers and two browsers on a busy machine.
+        try await client.sendText(#"{"event":"session.hello","id":"hello"}"#)
+        let hello = try await client.next(event: "hello", field: "id", timeout: .seconds(20))
         let rooms = hello["data"]?["rooms"]?.arrayValue?.compactMap { $0["room"]?.stringValue } ?? []
         var snapshots: [String: [JSONValue]] = [:]
         while snapshots.count < rooms.count {
-            let refresh = try await client.next(event: "state.refresh")
+            let refresh = try await client.next(event: "state.refresh", timeout: .seconds(20))
             let room = try #require(refresh["room"]?.stringValue)
             snapshots[room] = refresh["data"]?["messages"]?.arrayValue ?? []
         }
@@ -178,7 +180,7 @@ struct ChatExampleTests {
             let alice = try await server.connect("alice")
             for index in 1...55 {
                 try await alice.client.sendText(#"{"event":"message.send","data":{"room":"swift","content":"message \#(index)"},"id":"s\#(index)"}"#)
-                let ack = try await alice.client.next(event: "s\(index)", field: "id")
+                let ack = try await alice.client.next(event: "s\(index)", field: "id", timeout: .seconds(20))
                 #expect(ack["event"]?.stringValue == "ack")
                 lastEID.withLock { $0 = ack["data"]?["eid"]?.stringValue }
             }
@@ -196,14 +198,14 @@ struct ChatExampleTests {
             // Alice's page resumes from before the restart: the room's history is gone (a new
             // epoch), so she gets the snapshot from the database instead of a silent gap.
             let token = try await TokenMinter(hs256Secret: TestServer.secret).mint(subject: "alice")
-            let alice = try await TestWebSocketClient.open(port: server.port, path: "/ws?token=\(token)")
+            let alice = try await TestWebSocketClient.open(port: server.port, path: "/ws?token=\(token)", timeout: .seconds(20))
             try await alice.sendText(#"{"event":"session.hello","data":{"resume":{"swift":"\#(eid)"}},"id":"hello"}"#)
-            let hello = try await alice.next(event: "hello", field: "id")
+            let hello = try await alice.next(event: "hello", field: "id", timeout: .seconds(20))
             let swift = hello["data"]?["rooms"]?.arrayValue?.first { $0["room"]?.stringValue == "swift" }
             #expect(swift?["recovered"]?.boolValue == false)
             var refreshed: [String: [String]] = [:]
             while refreshed.count < 3 {
-                let refresh = try await alice.next(event: "state.refresh")
+                let refresh = try await alice.next(event: "state.refresh", timeout: .seconds(20))
                 refreshed[refresh["room"]?.stringValue ?? ""] = refresh["data"]?["messages"]?.arrayValue?.compactMap { $0["content"]?.stringValue }
             }
             #expect(refreshed["swift"] == (6...55).map { "message \($0)" })
