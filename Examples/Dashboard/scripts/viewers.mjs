@@ -29,7 +29,7 @@ function serverStats() {
     return { cpuSeconds, rssMiB, at: performance.now() };
 }
 
-/** An HS256 token for `sub`, minted here: Node's WebSocket may reuse a kept-alive fetch connection for its handshake, which the server does not upgrade. */
+/** An HS256 token for `sub`, minted here: Node's WebSocket may send its handshake on a connection kept alive after a fetch, which the server refuses (400 `upgrade_not_first`). */
 function token(sub) {
     const part = (object) => Buffer.from(JSON.stringify(object)).toString("base64url");
     const now = Math.floor(Date.now() / 1000);
