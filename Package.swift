@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
         .executable(name: "switchboard", targets: ["SwitchboardCLI"]),
+        .executable(name: "ChatExample", targets: ["ChatExample"]),
+        .executable(name: "DashboardExample", targets: ["DashboardExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -125,6 +127,46 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // Example 1: a chat app (Hummingbird + Switchboard + GRDB). The app is a library target so
+        // that the tests build it in-process; `swift run ChatExample` runs it.
+        .target(
+            name: "ChatExampleApp",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Examples/Chat/Sources/ChatExampleApp",
+            resources: [.copy("Public")]
+        ),
+        .executableTarget(
+            name: "ChatExample",
+            dependencies: ["ChatExampleApp", "Switchboard", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/Chat/Sources/ChatExample"
+        ),
+        // Example 2: a live dashboard on a broadcast-only room.
+        .target(
+            name: "DashboardExampleApp",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/Dashboard/Sources/DashboardExampleApp",
+            resources: [.copy("Public")]
+        ),
+        .executableTarget(
+            name: "DashboardExample",
+            dependencies: ["DashboardExampleApp", "Switchboard"],
+            path: "Examples/Dashboard/Sources/DashboardExample"
+        ),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
@@ -150,6 +192,8 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                "ChatExampleApp",
+                "DashboardExampleApp",
             ]
         ),
     ]

@@ -283,6 +283,14 @@ public final class RoomManager: BrokerSubscriber, Sendable {
             return self.broker.publish(Self.presenceEvent("presence.join", user: socket.user.id, room: name, origin: socket), on: eventLoop).map { _ in recovery }
         }.flatMap { recovery -> EventLoopFuture<PreparedJoin> in
             switch recovery {
+            case .recovered(let current, let events) where since == nil && snapshot.sentOnJoin:
+                // A first join of a server whose snapshot is its joiners' initial state.
+                return snapshot.data(for: name, socket: socket, broker: self.broker, on: eventLoop).map { data in
+                    let header = OutboundMessage.Header(event: "state.refresh", room: name, eventID: current)
+                    let frame = OutboundMessage.frame(header, dataJSON: data ?? ByteBuffer(staticString: "null"), allocator: socket.channel.allocator)
+                    return PreparedJoin(
+                        socket: socket, room: name, result: JoinResult(status: .joined, position: current, recovered: true), replay: events, refresh: frame)
+                }
             case .recovered(let current, let events):
                 return eventLoop.makeSucceededFuture(
                     PreparedJoin(

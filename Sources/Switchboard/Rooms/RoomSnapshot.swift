@@ -11,6 +11,24 @@ public struct RoomSnapshot: Sendable {
     }
 
     let source: Source
+    /// Whether a join without a position (a first join, a late joiner) is sent the snapshot too.
+    let sentOnJoin: Bool
+
+    init(source: Source, sentOnJoin: Bool = false) {
+        self.source = source
+        self.sentOnJoin = sentOnJoin
+    }
+
+    /// This snapshot, also sent as `state.refresh` right after the ack of a join without a
+    /// position (`room.join` without `since`, a room joined on connect without `resume`): the
+    /// joiner's first view of the room (a chat's latest messages, a dashboard's current values),
+    /// followed by the live events after the `eid` of the join. The snapshot is read after that
+    /// position was taken, so it may already reflect events that then arrive live: give the state
+    /// a version (an id, a sequence number) the client can compare. The ack still says
+    /// `"recovered": true` (nothing was missed).
+    public func sentOnJoin(_ value: Bool = true) -> RoomSnapshot {
+        RoomSnapshot(source: source, sentOnJoin: value)
+    }
 
     /// No snapshot: `state.refresh` carries `"data": null`, and the client reloads the room's state
     /// its own way (e.g. over HTTP).

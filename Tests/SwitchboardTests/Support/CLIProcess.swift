@@ -12,15 +12,18 @@ final class CLIProcess: @unchecked Sendable {
 
     /// The built `switchboard` binary: a sibling of the test bundle in the build folder.
     static var executable: URL {
-        get throws {
-            var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent("switchboard")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory = directory.deletingLastPathComponent()
-            }
-            throw TestClientError.connectFailed("switchboard executable not found near \(CommandLine.arguments[0]); run `swift build` first")
+        get throws { try executable(named: "switchboard") }
+    }
+
+    /// Another executable of the package built beside the test bundle (`ChatExample`, say).
+    static func executable(named name: String) throws -> URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
         }
+        throw TestClientError.connectFailed("\(name) executable not found near \(CommandLine.arguments[0]); run `swift build` first")
     }
 
     /// Runs `switchboard arguments…` to completion (bounded) and returns its standard output.
@@ -40,9 +43,9 @@ final class CLIProcess: @unchecked Sendable {
     /// Starts `switchboard arguments…`; with `input`, the test writes its standard input
     /// (``write(line:)``, ``closeInput()``), else it reads nothing. Its standard error (the log)
     /// goes to the file `standardError` (created or truncated) when given, else nowhere.
-    init(_ arguments: [String], environment: [String: String] = [:], input: Bool = false, standardError: URL? = nil) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], input: Bool = false, standardError: URL? = nil, executable: String = "switchboard") throws {
         self.input = input ? Pipe() : nil
-        process.executableURL = try Self.executable
+        process.executableURL = try Self.executable(named: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()

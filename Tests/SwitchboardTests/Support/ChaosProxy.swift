@@ -19,11 +19,14 @@ final class ChaosProxy: Sendable {
     /// One switch per connection opened so far: while set, that connection swallows what the
     /// server sends (`wedgeOpenConnections`), and connections opened later are not affected.
     private let wedges: TestLockedBox<[TestLockedBox<Bool>]>
+    /// The client side of every connection accepted so far, for `closeOpenConnections`.
+    private let clients: TestLockedBox<[any Channel]>
 
     private init(
         port: Int, listener: any Channel, cut: TestLockedBox<Int?>, counter: TestLockedBox<Int>, upstream: TestLockedBox<Int>,
-        paused: TestLockedBox<Bool>, wedges: TestLockedBox<[TestLockedBox<Bool>]>
+        paused: TestLockedBox<Bool>, wedges: TestLockedBox<[TestLockedBox<Bool>]>, clients: TestLockedBox<[any Channel]>
     ) {
+        self.clients = clients
         self.port = port
         self.listener = listener
         self.cut = cut
@@ -40,6 +43,7 @@ final class ChaosProxy: Sendable {
         let upstream = TestLockedBox(upstreamPort)
         let paused = TestLockedBox(false)
         let wedges = TestLockedBox<[TestLockedBox<Bool>]>([])
+        let clients = TestLockedBox<[any Channel]>([])
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // The client's bytes wait until the server side is connected.
@@ -49,6 +53,7 @@ final class ChaosProxy: Sendable {
                 counter.withLock { $0 += 1 }
                 let wedged = TestLockedBox(false)
                 wedges.withLock { $0.append(wedged) }
+                clients.withLock { $0.append(inbound) }
                 return ClientBootstrap(group: inbound.eventLoop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .connect(host: "127.0.0.1", port: upstream.withLock { $0 })
@@ -60,7 +65,7 @@ final class ChaosProxy: Sendable {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         guard let port = listener.localAddress?.port else { throw TestClientError.connectFailed("the proxy has no port") }
-        return ChaosProxy(port: port, listener: listener, cut: cut, counter: counter, upstream: upstream, paused: paused, wedges: wedges)
+        return ChaosProxy(port: port, listener: listener, cut: cut, counter: counter, upstream: upstream, paused: paused, wedges: wedges, clients: clients)
     }
 
     /// Sets where the connections opened from now on are cut.
@@ -83,6 +88,14 @@ final class ChaosProxy: Sendable {
     /// nothing); connections opened later relay as usual.
     func wedgeOpenConnections() {
         for wedged in wedges.withLock({ $0 }) { wedged.withLock { $0 = true } }
+    }
+
+    /// Closes every connection open now (both sides, FIN): a network drop. With
+    /// `cutConnections(afterServerBytes: 0)` before it, the reconnects fail too until that is undone.
+    func closeOpenConnections() {
+        for channel in clients.withLock({ channels in defer { channels = [] }; return channels }) {
+            channel.close(promise: nil)
+        }
     }
 
     /// Connections accepted so far.
