@@ -164,7 +164,10 @@ struct DashboardExampleTests {
                 """
             async let browser = ExternalTool.run(
                 python,
-                [ExampleArtifacts.script("Dashboard", "viewer.py"), "http://127.0.0.1:\(server.port)/", "--until", until, "--screenshot", screenshot.path],
+                [
+                    ExternalTool.clientDirectory.appendingPathComponent("test/browser/driver.py").path, "http://127.0.0.1:\(server.port)/",
+                    "--until", until, "--screenshot", screenshot.path, "--window-size", "1000,800", "--timeout", "30",
+                ],
                 timeout: .seconds(90)
             )
             // Live updates once the page has joined, paced like a producer; bounded in count.

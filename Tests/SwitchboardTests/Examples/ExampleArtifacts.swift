@@ -5,11 +5,7 @@ import Switchboard
 /// (CI can keep that folder), else `switchboard-artifacts` in the temporary folder.
 enum ExampleArtifacts {
     static func file(_ name: String) throws -> URL {
-        let folder =
-            ProcessInfo.processInfo.environment["SWITCHBOARD_ARTIFACTS"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-artifacts")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder.appendingPathComponent(name)
+        ExternalTool.artifactsDirectory.appendingPathComponent(name)
     }
 
     /// A fresh folder for one test's files (a database), removed by the caller.

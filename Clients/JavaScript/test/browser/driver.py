@@ -6,7 +6,8 @@ says what the page had); exit 4: Chromium or chromedriver could not be started.
 
     driver.py URL [--until 'return window.__result'] [--timeout 60] [--screenshot PATH]
 
-With --screenshot, the page (in a 1280x860 window) is saved as a PNG once the condition holds.
+With --screenshot, the page (in a --window-size window, default 1280,860) is saved as a PNG once the
+condition holds.
 """
 import argparse
 import json
@@ -29,6 +30,7 @@ def main():
     parser.add_argument("--until", default="return window.__result")
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--screenshot", default=None)
+    parser.add_argument("--window-size", default="1280,860")
     args = parser.parse_args()
 
     try:
@@ -47,7 +49,8 @@ def main():
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-extensions", "--disable-background-networking"):
         options.add_argument(flag)
-    options.add_argument("--window-size=1280,860")
+    options.add_argument(f"--window-size={args.window_size}")
+    options.add_argument("--force-device-scale-factor=1")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     try:
         driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
