@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Secret for the HTTP publish API under /api (Authorization: Bearer <key>), at least 16 bytes and separate from the JWT key; without it the API answers 404 api_disabled (env SWITCHBOARD_API_KEY).")
     var apiKey: String?
 
+    @Option(help: "Key of the operations page at /ops?key=KEY: live connections, rooms, message rates, close codes, slow-consumer and rate-limit closes (env SWITCHBOARD_OPS_KEY; at least 16 bytes). Without it the page is off, except with the development secret, where it is open. Needs an HS256 secret (--jwt-secret) to sign the page's token.")
+    var opsKey: String?
+
     @Option(help: "Required token issuer (env SWITCHBOARD_JWT_ISSUER).")
     var jwtIssuer: String?
 
@@ -136,6 +139,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard redisNodeTTL.duration >= .seconds(1) else { throw ValidationError("--redis-node-ttl must be at least 1s") }
         guard drainWindow.duration >= .zero else { throw ValidationError("--drain-window must be 0s or more") }
         if let key = apiKeySecret, key.utf8.count < 16 { throw ValidationError("--api-key must be at least 16 bytes") }
+        if let key = opsKeySecret, key.utf8.count < 16 { throw ValidationError("--ops-key must be at least 16 bytes") }
         guard drainTimeout.duration >= drainWindow.duration else { throw ValidationError("--drain-timeout must be at least --drain-window") }
         if let path = permissionsFile {
             do {
@@ -154,6 +158,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     private var apiKeySecret: String? { apiKey ?? EnvironmentDefault.string("SWITCHBOARD_API_KEY") }
+    private var opsKeySecret: String? { opsKey ?? EnvironmentDefault.string("SWITCHBOARD_OPS_KEY") }
     private var redisURL: String? { redis ?? EnvironmentDefault.string("SWITCHBOARD_REDIS_URL") }
     private var permissionsFile: String? { permissions ?? EnvironmentDefault.string("SWITCHBOARD_PERMISSIONS") }
 
@@ -187,6 +192,18 @@ struct ServeCommand: AsyncParsableCommand {
 
         // Checked by validate(); read again here, since a command keeps no state between the two.
         let rules = try permissionsFile.map { path in try RoomRules.load(contentsOf: path) }
+        // The operations page: open with the development secret, behind --ops-key otherwise, and
+        // only where the server can sign the page's token (an HS256 secret).
+        let opsRoom = "switchboard:ops:\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let opsSigningSecret = development ? TokenMinter.developmentSecret : jwtSecret
+        let ops: OpsRoutes? =
+            if let opsSigningSecret, development || opsKeySecret != nil {
+                OpsRoutes(
+                    key: opsKeySecret.map(APIKey.init), minter: TokenMinter(hs256Secret: opsSigningSecret), issuer: jwtIssuer, audience: jwtAudience,
+                    room: opsRoom)
+            } else {
+                nil
+            }
         let memberships = try SQLiteMembershipStore(path: database)
         var router = EventRouter()
         router.addChatEvents()
@@ -231,7 +248,7 @@ struct ServeCommand: AsyncParsableCommand {
             authentication: .jwt(verifier),
             router: router,
             memberships: memberships,
-            authorizer: rules,
+            authorizer: ops.map { OpsRoomAuthorizer(room: $0.room, rules: rules) } ?? rules,
             broker: broker,
             presence: presenceStore,
             snapshot: .latestEvents(configuration.history.snapshotEvents),
@@ -244,12 +261,15 @@ struct ServeCommand: AsyncParsableCommand {
             // that ended within the grace period is given up while Redis is still reachable.
             services.append(PresenceDepartures(switchboard: switchboard))
         }
+        if let ops {
+            services.append(OpsFeed(switchboard: switchboard, room: ops.room, node: "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)", interval: .seconds(1), readiness: readiness))
+        }
         let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
         let host = transport.host
         let path = configuration.path
         try await StandaloneApplication.run(
             switchboard, host: host, port: transport.port, eventLoopGroup: eventLoopGroup, services: services, readiness: readiness,
-            playground: development, apiKey: apiKeySecret.map(APIKey.init), logger: logger
+            playground: development, apiKey: apiKeySecret.map(APIKey.init), ops: ops, logger: logger
         ) { port in
             Console.line("switchboard listening on ws://\(host):\(port)\(path)  (health: http://\(host):\(port)/healthz and /readyz, metrics: /metrics, publish API: \(apiKeySecret == nil ? "off" : "/api"), memberships: \(database)\(redisURL == nil ? "" : ", rooms on Redis"))")
             if let rules, let path = permissionsFile {
@@ -258,7 +278,7 @@ struct ServeCommand: AsyncParsableCommand {
             if let devToken {
                 Console.line("development secret in use (set --jwt-secret for real use); a token for user \"dev\", valid 24 h:")
                 Console.line("  ws://\(host):\(port)\(path)?token=\(devToken)")
-                Console.line("playground: http://\(host):\(port)/  (connect, join rooms, send events, watch what arrives)")
+                Console.line("playground: http://\(host):\(port)/  (connect, join rooms, send events, watch what arrives); operations: http://\(host):\(port)/ops")
             }
         }
         try await eventLoopGroup.shutdownGracefully()

@@ -25,6 +25,7 @@ enum StandaloneApplication {
         readiness: @escaping Readiness = { nil },
         playground: Bool = false,
         apiKey: APIKey? = nil,
+        ops: OpsRoutes? = nil,
         logger: Logger,
         onStart: @escaping @Sendable (Int) -> Void
     ) async throws {
@@ -45,6 +46,7 @@ enum StandaloneApplication {
         router.addSwitchboardMetrics(switchboard)
         router.addSwitchboardPublishAPI(switchboard, apiKey: apiKey)
         if playground { PlaygroundRoutes.add(to: router) }
+        ops?.add(to: router)
         let app = Application(
             router: router,
             server: .switchboard(switchboard),

@@ -219,6 +219,57 @@ struct BrowserTests {
             #expect(response.hasPrefix("HTTP/1.1 404"), "\(path): \(response)")
         }
     }
+
+    /// The operations page of `serve`: live figures over Switchboard's own broadcast-only room. A
+    /// test client connecting changes the connection count the page shows; the run keeps a
+    /// screenshot. Behind --ops-key with a real secret.
+    @Test(ExternalTool.browserAvailability) func serveOpsPageShowsLiveFigures() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-ops-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = "ops-test-secret-0123456789abcdefghijkl"
+        let key = "ops-key-0123456789abcdef"
+        let server = try CLIProcess([
+            "serve", "--port", "0", "--jwt-secret", secret, "--ops-key", key, "--database", directory.appendingPathComponent("db.sqlite").path,
+        ])
+        defer { server.terminate() }
+        let port = Int(try await server.waitForOutput(matching: #"listening on ws://127\.0\.0\.1:(\d+)/ws"#)) ?? 0
+        for path in ["/ops", "/ops?key=wrong", "/ops/token?key=wrong"] {
+            let (response, _) = try await RawTCPClient.request(port: port, text: "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 401"), "\(path): \(response)")
+        }
+        let screenshot = ExternalTool.artifactsDirectory.appendingPathComponent("ops.png").path
+        async let browser = Self.load(
+            "http://127.0.0.1:\(port)/ops?key=\(key)",
+            until: "const o = window.__ops; return o && o.state === 'open' && o.seen.includes(1) && o.seen.includes(2) && o.stats.connections === 2 && o",
+            timeout: 60,
+            screenshot: screenshot
+        )
+        // The page's own connection first, until it was sent two updates (the hello and join
+        // acks, then `ops.stats` each second): at least one counted it alone, so the page showed 1.
+        // Then a client of the test's: the page shows 2.
+        func metric(_ name: String) async throws -> Double? {
+            let (metrics, _) = try await RawTCPClient.request(port: port, text: "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", until: .close)
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+            return line?.split(separator: " ").last.flatMap { Double($0) }
+        }
+        try await waitUntil("the operations page connected and was sent two updates", timeout: .seconds(60)) {
+            let connections = try await metric("switchboard_connections")
+            let sent = try await metric("switchboard_messages_out_total") ?? 0
+            return connections == 1 && sent >= 4
+        }
+        let token = try await TokenMinter(hs256Secret: secret).mint(subject: "bob", ttl: .seconds(600))
+        let bob = try await TestWebSocketClient.open(port: port, path: "/ws?token=\(token)")
+        _ = try await TestServer.hello(bob)
+        // Bob may not join the operations room, nor publish to it.
+        let room = "switchboard:ops:\(ProcessInfo.processInfo.hostName)-\(server.processIdentifier)"
+        let join = try await RoomTests.request(bob, "room.join", #"{"room":"\#(room)"}"#)
+        #expect(join["data"]?["code"]?.stringValue == "forbidden", "\(join)")
+        let (value, output) = try await browser
+        #expect(value?["stats"]?["connections"]?.numberValue == 2, "\(output)")
+        #expect(FileManager.default.fileExists(atPath: screenshot))
+        await bob.close()
+    }
 }
 
 private extension JSONValue {

@@ -50,7 +50,7 @@ enum PlaygroundPage {
 <header>
   <h1>Switchboard</h1>
   <p>Real-time WebSockets for Swift servers. This is the development server: anyone may connect as any user.</p>
-  <nav><a href="/healthz">/healthz</a><a href="/readyz">/readyz</a><a href="/switchboard.js">/switchboard.js</a></nav>
+  <nav><a href="/ops">/ops</a><a href="/metrics">/metrics</a><a href="/healthz">/healthz</a><a href="/readyz">/readyz</a><a href="/switchboard.js">/switchboard.js</a></nav>
 </header>
 <main>
   <div>

@@ -5,6 +5,8 @@ final class CLIProcess: @unchecked Sendable {
     // @unchecked Sendable: `output` is only touched under `lock`; `process` is started once in
     // `init` and then only read or terminated.
     private let process = Process()
+    /// The process's id.
+    var processIdentifier: Int32 { process.processIdentifier }
     private let lock = NSLock()
     private var output = ""
     /// The child's standard input, when the test writes to it.
