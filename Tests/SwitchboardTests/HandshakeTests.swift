@@ -185,6 +185,12 @@ struct HandshakeTests {
             await bearer.close()
             _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws", headers: [("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIi.bad")])
             _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?token=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+            // The name percent-encoded (found by HandshakeFuzzTests): the URL parser decodes it, so
+            // it authenticates, and was logged as it came.
+            let dave = try await server.token("dave")
+            let encoded = try await TestWebSocketClient.open(port: server.port, path: "/ws?%74oken=\(dave)")
+            _ = try await TestServer.hello(encoded)
+            await encoded.close()
             try await server.waitForConnections(0)
         }
         let lines = logs.lines
