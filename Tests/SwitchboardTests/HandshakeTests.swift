@@ -66,6 +66,23 @@ struct HandshakeTests {
         }
     }
 
+    @Test("origin allow-list: look-alikes of an allowed origin (other scheme, port, case of the host, a suffix, a prefix, a trailing slash, null, empty) are refused with 403 before the token is checked")
+    func originLookAlikesAreRefused() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.allowedOrigins = ["https://app.example.com"]
+        try await TestServers.with(configuration: configuration) { server in
+            let token = try await server.token("alice")
+            for origin in [
+                "http://app.example.com", "https://app.example.com:8443", "https://APP.example.com", "https://app.example.com.evil.com",
+                "https://evilapp.example.com", "https://app.example.co", "null", "", "https://app.example.com/",
+            ] {
+                try await expectRejected(server, path: "/ws?token=\(token)", headers: [("Origin", origin)], status: 403, code: "origin_not_allowed")
+            }
+            // The token is not looked at: a garbage one gets the same 403, not a 401.
+            try await expectRejected(server, path: "/ws?token=garbage", headers: [("Origin", "https://evil.example.com")], status: 403, code: "origin_not_allowed")
+        }
+    }
+
     /// A membership store that never answers (and ignores cancellation).
     struct StalledMembershipStore: MembershipStore {
         func rooms(of user: String) async throws -> [String] {
