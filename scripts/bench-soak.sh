@@ -9,6 +9,7 @@
 #   scripts/bench-soak.sh                          # in-memory broker
 #   REDIS=1 scripts/bench-soak.sh                  # one node on a throw-away redis-server
 #   USERS=2000 ROOMS=100 DURATION=4m RATE=0.5 LIFETIME=8s scripts/bench-soak.sh
+#   BIN=.build/debug/switchboard scripts/bench-soak.sh   # an existing binary, no build
 #
 # Everything listens on 127.0.0.1; the server is pinned to CPU 0, the generator to CPU 1.
 set -euo pipefail
@@ -25,8 +26,10 @@ mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "open files limit: $(ulimit -n) (users $USERS)"
 
-(cd "$ROOT" && swift build -c release --product switchboard 2>&1 | tail -1)
-BIN=$ROOT/.build/release/switchboard
+if [ -z "${BIN:-}" ]; then
+    (cd "$ROOT" && swift build -c release --product switchboard 2>&1 | tail -1)
+    BIN=$ROOT/.build/release/switchboard
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() { for _ in $(seq 200); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }

@@ -180,6 +180,7 @@ public struct BenchReport: Sendable, Equatable, Encodable {
                 + "Close 1000 \(soak.drops.graceful), the server \(soak.drops.byServer); half handshakes \(soak.drops.halfHandshakes)"),
             ("message.send", "\(soak.acked) acked, \(soak.errors) errors"),
             ("room events", "\(soak.received) received, \(soak.rawDuplicates) raw duplicates, \(soak.replayedAgain) replayed again by design"),
+            ("first duplicate", soak.firstDuplicate ?? "none"),
             ("resumes", "\(soak.notRecovered) not recovered, \(soak.epochChanges) epoch changes"),
             ("verified", "\(soak.verified)/\(soak.users) users resumed at the end, \(soak.notCaughtUp) did not catch up"),
             ("lost", "\(soak.ackedLost) acked events, \(soak.missingEvents) positions"),

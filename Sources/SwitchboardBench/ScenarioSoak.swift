@@ -45,6 +45,8 @@ public struct SoakResult: Sendable, Codable, Equatable {
     public var received: Int
     /// Events a connection was sent twice (at or below what it had already been sent).
     public var rawDuplicates: Int
+    /// The first raw duplicate: the user, and where it came in its connection's stream.
+    public var firstDuplicate: String?
     /// Events above a user's resume position that it had seen before a hole (replayed by design).
     public var replayedAgain: Int
     /// Resumes answered `recovered: false` (a `state.refresh`), and epoch changes.
@@ -172,9 +174,11 @@ enum ScenarioSoak {
         var replayedAgain = 0
         var epochChanges = 0
         var verifiedCount = 0
+        var firstDuplicate: String?
         for user in 0..<users {
             let outcome = verified[user]
             let tracker = outcome.tracker
+            if firstDuplicate == nil, let duplicate = tracker.firstDuplicate { firstDuplicate = "bench-\(user) in soak-\(user % rooms): \(duplicate)" }
             received += tracker.received
             rawDuplicates += tracker.rawDuplicates
             replayedAgain += tracker.replayedAgain
@@ -218,7 +222,7 @@ enum ScenarioSoak {
             maxLifetimeS: durationSeconds(options.soakLifetime), connections: counters.value(Slot.connections.rawValue),
             connectFailures: counters.value(Slot.connectFailures.rawValue), enterFailures: counters.value(Slot.enterFailures.rawValue),
             firstError: firstError.value, drops: drops, acked: acked, errors: counters.value(Slot.errors.rawValue), received: received,
-            rawDuplicates: rawDuplicates, replayedAgain: replayedAgain, notRecovered: notRecovered, epochChanges: epochChanges,
+            rawDuplicates: rawDuplicates, firstDuplicate: firstDuplicate, replayedAgain: replayedAgain, notRecovered: notRecovered, epochChanges: epochChanges,
             verified: verifiedCount, notCaughtUp: notCaughtUp, ackedLost: ackedLost, missingEvents: missing, membersLeft: membersLeft,
             serverBefore: before, serverPeak: peak.value, serverAfter: after, settleS: round2(durationSeconds(settled)), cpu: usage, pass: pass)
     }

@@ -24,6 +24,12 @@ struct SoakTracker: Sendable {
     private(set) var firstPosition: UInt64?
     /// The last offset this connection received (starts at the position it joined or resumed from).
     private var connectionLast: UInt64 = 0
+    /// Where this connection started (its join's or resume's position), and the room events it got.
+    private var connectionStart: UInt64 = 0
+    private var connectionReceived = 0
+    private var connectionResumed = false
+    /// The first raw duplicate, described (where it came in its connection's stream).
+    private(set) var firstDuplicate: String?
 
     /// Room events received (`message.new` and app events with an `eid`).
     private(set) var received = 0
@@ -51,16 +57,25 @@ struct SoakTracker: Sendable {
             firstPosition = position.offset
         }
         connectionLast = position.offset
+        startConnection(at: position.offset, resumed: false)
     }
 
     /// A new connection resuming from ``base``: its stream starts after it.
     mutating func resumed() {
         connectionLast = base
+        startConnection(at: base, resumed: true)
+    }
+
+    private mutating func startConnection(at offset: UInt64, resumed: Bool) {
+        connectionStart = offset
+        connectionReceived = 0
+        connectionResumed = resumed
     }
 
     /// A room event at `epoch`:`offset` arrived on the current connection.
     mutating func observe(epoch eventEpoch: UnsafeRawBufferPointer, offset: UInt64) {
         received += 1
+        connectionReceived += 1
         guard let epoch else { return }
         if !epoch.elementsEqual(eventEpoch) {
             epochChanges += 1
@@ -72,6 +87,10 @@ struct SoakTracker: Sendable {
         }
         if offset <= connectionLast {
             rawDuplicates += 1
+            if firstDuplicate == nil {
+                firstDuplicate = "offset \(offset) after \(connectionLast), room event #\(connectionReceived) of a connection that "
+                    + (connectionResumed ? "resumed from" : "joined at") + " \(connectionStart)"
+            }
             return
         }
         connectionLast = offset

@@ -107,6 +107,7 @@ struct BenchSoakTests {
         #expect(tracker.base == 13)
         observe(13)
         #expect(tracker.rawDuplicates == 1)
+        #expect(tracker.firstDuplicate == "offset 13 after 13, room event #3 of a connection that joined at 10")
         // 14 never arrives; 15 does; then the connection drops and the user resumes from 13.
         observe(15)
         #expect(tracker.base == 13 && tracker.hasSeen(offset: 15) && !tracker.hasSeen(offset: 14))
