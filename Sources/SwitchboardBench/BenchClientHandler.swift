@@ -25,6 +25,8 @@ final class BenchClientHandler: ChannelInboundHandler {
         var timeout: Scheduled<Void>?
         /// A `room.join` whose ack's `eid` starts the tracker.
         var startsPositions: Bool
+        /// A `room.join` whose ack's `eid` starts (or restarts) the soak tracker.
+        var startsSoak = false
     }
 
     private struct Burst {
@@ -82,6 +84,8 @@ final class BenchClientHandler: ChannelInboundHandler {
     private var trackedRoom: [UInt8] = []
     /// The positions seen of `trackedRoom`; `nil` when no room is followed (no scanning for `eid`).
     private(set) var positions: PositionTracker?
+    /// The soak user's view of its room (``SoakTracker``); `nil` outside the soak.
+    private(set) var soak: SoakTracker?
     private var catchUpWait: CatchUpWait?
     /// Completes when a resume has caught up (see ``resume(room:from:target:replyTimeout:catchUpTimeout:)``).
     private(set) var catchUp: EventLoopFuture<CatchUp>?
@@ -326,6 +330,7 @@ final class BenchClientHandler: ChannelInboundHandler {
         case .delivery(let sentAt):
             if let sentAt { stats.recordDelivery(sentAtNanos: sentAt, now: now) }
             if positions != nil { trackPosition(payload, isMessage: true, now: now) }
+            if soak != nil { soakObserve(payload) }
         case .ack:
             if let request = pending, MessageScanner.contains(request.idPattern, in: payload) {
                 pending = nil
@@ -334,12 +339,17 @@ final class BenchClientHandler: ChannelInboundHandler {
                 if request.startsPositions, let position = RoomPosition(firstIn: payload) {
                     positions?.start(at: position)
                 }
+                if request.startsSoak, let position = RoomPosition(firstIn: payload) {
+                    soak?.joined(at: position)
+                }
                 request.promise.succeed(Array(payload))
             } else if roundTrips != nil {
                 roundTripReply(ack: true, context: context)
             } else if burst != nil {
                 stats.acks += 1
-                burstReply(ack: true, position: RoomPosition(firstIn: payload))
+                let position = RoomPosition(firstIn: payload)
+                if let position, soak != nil { soak?.ownAck(position) }
+                burstReply(ack: true, position: position)
             } else {
                 stats.acks += 1
             }
@@ -358,9 +368,13 @@ final class BenchClientHandler: ChannelInboundHandler {
             }
         case .refresh:
             if positions != nil { trackRefresh(payload, now: now) }
+            if soak != nil, MessageScanner.isRoom(trackedRoom, in: payload), let id = MessageScanner.eventID(in: payload) {
+                soak?.refresh(epoch: UnsafeRawBufferPointer(rebasing: payload[id.epoch]), offset: id.offset)
+            }
         case .other:
             // App broadcasts take positions too; presence carries no eid and is skipped.
             if positions != nil { trackPosition(payload, isMessage: false, now: now) }
+            if soak != nil { soakObserve(payload) }
         }
     }
 
@@ -370,7 +384,9 @@ final class BenchClientHandler: ChannelInboundHandler {
     /// `ack` when it arrives; fails on an `error` reply, on close, or after `timeout`. With
     /// `startsPositions` (a `room.join` after ``trackPositions(room:)``) the ack's `eid` becomes
     /// the tracker's first position, before any later message is read.
-    func sendRequest(event: String, dataJSON: String, timeout: TimeAmount, startsPositions: Bool = false) -> EventLoopFuture<[UInt8]> {
+    func sendRequest(
+        event: String, dataJSON: String, timeout: TimeAmount, startsPositions: Bool = false, startsSoak: Bool = false
+    ) -> EventLoopFuture<[UInt8]> {
         guard let context, state == .open else {
             return upgraded.futureResult.eventLoop.makeFailedFuture(BenchError.connectionClosed("not open"))
         }
@@ -386,7 +402,8 @@ final class BenchClientHandler: ChannelInboundHandler {
             promise.fail(BenchError.timeout("no reply to \(event) within \(timeout.nanoseconds / 1_000_000) ms"))
         }
         pending = PendingRequest(
-            idPattern: Array(#""id":"\#(id)""#.utf8), promise: promise, timeout: timeoutTask, startsPositions: startsPositions)
+            idPattern: Array(#""id":"\#(id)""#.utf8), promise: promise, timeout: timeoutTask, startsPositions: startsPositions,
+            startsSoak: startsSoak)
         let text = #"{"event":"\#(event)","data":\#(dataJSON),"id":"\#(id)"}"#
         let frame = FrameWriter.maskedFrame(opcode: FrameParser.text, payload: Array(text.utf8), maskKey: nextMaskKey(), allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
@@ -551,6 +568,47 @@ final class BenchClientHandler: ChannelInboundHandler {
         catchUpWait = nil
         wait.timeout?.cancel()
         wait.promise.succeed(CatchUp(helloSentAtNanos: wait.helloSentAtNanos, caughtUpAtNanos: now))
+    }
+
+    // MARK: Soak
+
+    /// Follows `room` as a soak user whose view so far is `tracker`: joins it (`room.join`) the
+    /// first time, resumes it from the tracker's position (`session.hello`) after that. The
+    /// future gives the ack's text.
+    func soakEnter(room: String, tracker: SoakTracker, timeout: TimeAmount) -> EventLoopFuture<[UInt8]> {
+        trackedRoom = Array(room.utf8) + [UInt8(ascii: "\"")]
+        var tracker = tracker
+        guard tracker.hasJoined, let epoch = tracker.epoch else {
+            soak = tracker
+            return sendRequest(event: "room.join", dataJSON: #"{"room":"\#(room)"}"#, timeout: timeout, startsSoak: true)
+        }
+        tracker.resumed()
+        soak = tracker
+        // The room name is the bench's own (validated, no escaping needed); so is the epoch.
+        let position = String(decoding: epoch, as: UTF8.self) + ":" + String(tracker.base)
+        return sendRequest(event: "session.hello", dataJSON: #"{"resume":{"\#(room)":"\#(position)"}}"#, timeout: timeout)
+    }
+
+    private func soakObserve(_ payload: UnsafeRawBufferPointer) {
+        guard MessageScanner.isRoom(trackedRoom, in: payload), let id = MessageScanner.eventID(in: payload) else { return }
+        soak?.observe(epoch: UnsafeRawBufferPointer(rebasing: payload[id.epoch]), offset: id.offset)
+    }
+
+    /// Writes a `message.send` frame, or only its first half with `half`, then closes TCP: a
+    /// client that vanishes before the ack, or in the middle of a frame. The future completes when
+    /// the channel is closed.
+    func dropWriting(half: Bool) -> EventLoopFuture<Void> {
+        guard let context else { return upgraded.futureResult.eventLoop.makeSucceededVoidFuture() }
+        guard state == .open, let encoder else { return drop() }
+        var frame = context.channel.allocator.buffer(capacity: encoder.approximateFrameSize)
+        nextMessageID += 1
+        encoder.write(sentAtNanos: unixNanos(), id: nextMessageID, maskKey: nextMaskKey(), into: &frame)
+        if half { frame = frame.getSlice(at: frame.readerIndex, length: max(1, frame.readableBytes / 2)) ?? frame }
+        state = .closed
+        let channel = context.channel
+        // Closed once the half is on the wire, so that the server reads it before the end.
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+        return channel.closeFuture
     }
 
     // MARK: Round trips

@@ -156,6 +156,32 @@ struct BenchConnection: Sendable {
         }.get()
     }
 
+    /// Joins (first time) or resumes (after that) `room` as a soak user whose view so far is
+    /// `tracker`; returns the ack's text (see ``BenchClientHandler/soakEnter(room:tracker:timeout:)``).
+    @discardableResult
+    func soakEnter(room: String, tracker: SoakTracker, timeout: Duration) async throws -> [UInt8] {
+        let handler = self.handler
+        return try await eventLoop.flatSubmit { handler.value.soakEnter(room: room, tracker: tracker, timeout: TimeAmount(timeout)) }.get()
+    }
+
+    /// The soak user's view of its room as this connection left it; `nil` outside the soak.
+    func soakTracker() async -> SoakTracker? {
+        let handler = self.handler
+        return try? await eventLoop.submit { handler.value.soak }.get()
+    }
+
+    /// Writes half a `message.send` frame, then closes TCP (see ``BenchClientHandler/dropWriting(half:)``).
+    func dropMidFrame() -> EventLoopFuture<Void> {
+        let handler = self.handler
+        return eventLoop.flatSubmit { handler.value.dropWriting(half: true) }
+    }
+
+    /// Writes a whole `message.send` frame, then closes TCP before its ack can arrive.
+    func dropAfterSend() -> EventLoopFuture<Void> {
+        let handler = self.handler
+        return eventLoop.flatSubmit { handler.value.dropWriting(half: false) }
+    }
+
     /// Closes TCP without a Close frame (see ``BenchClientHandler/drop()``).
     func drop() -> EventLoopFuture<Void> {
         let handler = self.handler

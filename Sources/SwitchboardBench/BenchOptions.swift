@@ -21,6 +21,9 @@ public enum BenchScenario: String, CaseIterable, Sendable, Codable {
     /// One publisher fills the history of many rooms: the server's memory per stored event
     /// against the event's frame size.
     case history
+    /// Users connect, join, publish, drop (also mid-frame) and resume for a while: no acked event
+    /// lost, and the server back to its idle footprint afterwards.
+    case soak
 }
 
 /// Everything a bench run needs. Every field has a default; only `url` usually changes.
@@ -60,8 +63,14 @@ public struct BenchOptions: Sendable {
     public var rooms: Int = 100
     /// chat: members per room.
     public var members: Int = 10
-    /// idle: connections to open. connect: the most handshakes to make (the run also ends after `duration`).
+    /// idle: connections to open. connect: the most handshakes to make (the run also ends after
+    /// `duration`). soak: users churning at once.
     public var connections: Int = 10_000
+    /// soak: the longest a connection lives (each lives a random time between an eighth of this and this).
+    public var soakLifetime: Duration = .seconds(8)
+    /// soak: the longest wait after the churn for the rooms to empty (the presence grace period)
+    /// and the server's descriptors to come back to their idle count.
+    public var soakSettleLimit: Duration = .seconds(30)
     /// rtt: clients in the closed loop. connect: concurrent connectors.
     public var clients: Int = 50
     /// The server process, for its CPU (all scenarios) and resident memory (`idle`).
@@ -144,6 +153,10 @@ public struct BenchOptions: Sendable {
             try require(ProcessStats.exists(pid: serverPID), "no process \(serverPID) (from --server-pid) in /proc")
         }
         try require(RoomName.validate(room) == nil, "invalid room name")
+        if scenario == .soak {
+            try require(soakLifetime >= .milliseconds(100) && soakLifetime <= .seconds(3600), "--lifetime must be 100ms...1h")
+            try require(rate <= 20, "soak: --rate is per user and must be at most 20 msg/s (the server's default limit)")
+        }
         if scenario == .resume {
             try require(RoomName.validate(ScenarioResume.replayRoom(room)) == nil, "room name too long for resume's \"<room>-replay\"")
         }

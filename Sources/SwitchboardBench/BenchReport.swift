@@ -10,6 +10,7 @@ public enum BenchResult: Sendable, Equatable {
     case connect(ConnectResult)
     case resume(ResumeResult)
     case history(HistoryResult)
+    case soak(SoakResult)
 }
 
 /// A finished bench run: what ran where, and its result, as a table (``table()``) or one JSON
@@ -49,6 +50,7 @@ public struct BenchReport: Sendable, Equatable, Encodable {
         case .connect(let value): try value.encode(to: encoder)
         case .resume(let value): try value.encode(to: encoder)
         case .history(let value): try value.encode(to: encoder)
+        case .soak(let value): try value.encode(to: encoder)
         }
     }
 
@@ -127,6 +129,8 @@ public struct BenchReport: Sendable, Equatable, Encodable {
             rows.append(("server RSS", "\(value.rssBeforeKib) → \(value.rssAfterKib) KiB"))
             rows.append(("per stored event", "\(fixed(value.bytesPerEvent, 1)) bytes = \(fixed(value.ratioToFrame, 2)) × the frame (aim ≤ 1.5 × + 64 bytes = \(fixed(Double(value.frameBytes) * 1.5 + 64, 0)))"))
             rows += Self.cpuRows(value.cpu).map { ($0.0 + " (publishing)", $0.1) }
+        case .soak(let value):
+            rows += Self.soakRows(value)
         }
         let width = rows.map(\.0.count).max() ?? 0
         var lines = ["switchboard bench \(scenario.rawValue)  \(url)  (\(generatorThreads) generator threads, \(startedAt))"]
@@ -164,6 +168,32 @@ public struct BenchReport: Sendable, Equatable, Encodable {
         if let error = storm.firstError { rows.append(("first failure", error)) }
         rows += cpuRows(storm.cpu)
         rows.append(("verdict", storm.pass ? "pass" : "FAIL"))
+        return rows
+    }
+
+    private static func soakRows(_ soak: SoakResult) -> [(String, String)] {
+        var rows: [(String, String)] = [
+            ("users", "\(soak.users) in \(soak.rooms) rooms, \(fixed(soak.ratePerUser, 2)) msg/s each, connections living up to \(fixed(soak.maxLifetimeS, 1)) s"),
+            ("churn", "\(fixed(soak.durationS, 0)) s: \(soak.connections) connections, \(soak.connectFailures) connects and \(soak.enterFailures) joins/resumes failed"
+                + (soak.firstError.map { " (first: \($0))" } ?? "")),
+            ("ended by", "TCP close \(soak.drops.abrupt), mid-frame \(soak.drops.midFrame), after a send \(soak.drops.afterSend), "
+                + "Close 1000 \(soak.drops.graceful), the server \(soak.drops.byServer); half handshakes \(soak.drops.halfHandshakes)"),
+            ("message.send", "\(soak.acked) acked, \(soak.errors) errors"),
+            ("room events", "\(soak.received) received, \(soak.rawDuplicates) raw duplicates, \(soak.replayedAgain) replayed again by design"),
+            ("first duplicate", soak.firstDuplicate ?? "none"),
+            ("resumes", "\(soak.notRecovered) not recovered, \(soak.epochChanges) epoch changes"),
+            ("verified", "\(soak.verified)/\(soak.users) users resumed at the end, \(soak.notCaughtUp) did not catch up"),
+            ("lost", "\(soak.ackedLost) acked events, \(soak.missingEvents) positions"),
+            ("members left", "\(soak.membersLeft)"),
+        ]
+        func footprint(_ value: ServerFootprint?) -> String {
+            value.map { "\($0.fds) fds (\($0.sockets) sockets), \($0.threads) threads, RSS \($0.rssKib) KiB" } ?? "n/a (no --server-pid)"
+        }
+        rows.append(("server idle before", footprint(soak.serverBefore)))
+        rows.append(("server peak", footprint(soak.serverPeak)))
+        rows.append(("server after", footprint(soak.serverAfter) + " (\(fixed(soak.settleS, 1)) s after the last close)"))
+        rows += cpuRows(soak.cpu)
+        rows.append(("verdict", soak.pass ? "pass" : "FAIL"))
         return rows
     }
 

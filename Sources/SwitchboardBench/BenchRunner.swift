@@ -39,6 +39,7 @@ public enum BenchRunner {
             case .connect: result = .connect(try await ScenarioConnect.run(context))
             case .resume: result = .resume(try await ScenarioResume.run(context))
             case .history: result = .history(try await ScenarioHistory.run(context))
+            case .soak: result = .soak(try await ScenarioSoak.run(context))
             }
         } catch {
             try? await group.shutdownGracefully()

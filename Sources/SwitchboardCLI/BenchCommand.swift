@@ -27,6 +27,13 @@ struct BenchCommand: AsyncParsableCommand {
             time until the last caught up, catch-up p50/p99; then one client replaying \
             --replay-events missed events: ms from hello to the last.
               history  one publisher sends --events messages to each of --rooms rooms it is alone             in: the server's RSS per stored event against the frame size (needs --server-pid;             e.g. --rooms 100 --events 1000).
+              soak     --connections users (default 1000) in --rooms rooms churn for --duration: \
+            each connects, joins (then resumes with session.hello), sends message.send at --rate \
+            msg/s (default 0.5) for up to --lifetime, and drops (TCP close, half a frame, a send \
+            without waiting for its ack, or Close 1000); then every user resumes once more and must \
+            have seen every acked event of its room, the rooms must be empty and (--server-pid) the \
+            server's file descriptors back to their idle count: lost, raw duplicates, the server's \
+            fds, sockets, threads and RSS before, at peak and after.
 
             Latency is receive time minus the send time the publisher embeds in the content \
             (ts=<unix ns>). Each result reports the generator's own CPU and the server's \
@@ -35,7 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "fanout | sweep | chat | idle | rtt | connect | resume | history")
+    @Argument(help: "fanout | sweep | chat | idle | rtt | connect | resume | history | soak")
     var scenario: BenchScenario
 
     @Option(help: "Server WebSocket URL; only 127.0.0.1, localhost or ::1 (default ws://127.0.0.1:8080/ws). Repeatable, for the nodes of one server on one Redis: connections are spread over them round-robin by user, so that a room's subscribers are on every node.")
@@ -56,19 +63,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "resume: events one client misses before it resumes alone.")
     var replayEvents: Int = 1000
 
-    @Option(help: "fanout: publisher messages per second (default 50). chat: messages per second per member (default 1).")
+    @Option(help: "fanout: publisher messages per second (default 50). chat: messages per second per member (default 1). soak: per connected user (default 0.5).")
     var rate: Double?
 
-    @Option(help: "fanout, chat, rtt, connect: how long to send, e.g. 10s.")
+    @Option(help: "fanout, chat, rtt, connect, soak: how long to send (soak: to churn), e.g. 10s.")
     var duration = DurationArgument(duration: .seconds(10))
 
-    @Option(help: "chat, history: number of rooms.")
+    @Option(help: "chat, history, soak: number of rooms.")
     var rooms: Int = 100
 
     @Option(help: "chat: members per room.")
     var members: Int = 10
 
-    @Option(help: "idle: connections to open (default 10000). connect: the most handshakes (default 100000).")
+    @Option(help: "idle: connections to open (default 10000). connect: the most handshakes (default 100000). soak: users churning at once (default 1000).")
     var connections: Int?
 
     @Option(help: "rtt: clients in the closed loop; connect: concurrent connectors.")
@@ -85,6 +92,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "idle: wait after the last join before reading the server's memory.")
     var settle = DurationArgument(duration: .seconds(2))
+
+    @Option(help: "soak: the longest a connection lives; each lives between an eighth of this and this.")
+    var lifetime = DurationArgument(duration: .seconds(8))
+
+    @Option(help: "soak: the longest wait after the churn for the rooms to empty and the server's descriptors to come back.")
+    var settleLimit = DurationArgument(duration: .seconds(30))
 
     @Option(help: "Event-loop threads of the generator (default: one per core it may run on).")
     var threads: Int?
@@ -111,7 +124,7 @@ struct BenchCommand: AsyncParsableCommand {
         options.subscribers = subscribers
         options.events = events
         options.replayEvents = replayEvents
-        options.rate = rate ?? (scenario == .chat ? 1 : 50)
+        options.rate = rate ?? (scenario == .chat ? 1 : scenario == .soak ? 0.5 : 50)
         options.duration = duration.duration
         options.rooms = rooms
         options.members = members
@@ -119,7 +132,11 @@ struct BenchCommand: AsyncParsableCommand {
             options.connections = connections
         } else if scenario == .connect {
             options.connections = 100_000
+        } else if scenario == .soak {
+            options.connections = 1000
         }
+        options.soakLifetime = lifetime.duration
+        options.soakSettleLimit = settleLimit.duration
         options.clients = clients
         options.serverPID = serverPID
         options.step = step.duration

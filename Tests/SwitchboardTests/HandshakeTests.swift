@@ -66,6 +66,23 @@ struct HandshakeTests {
         }
     }
 
+    @Test("origin allow-list: look-alikes of an allowed origin (other scheme, port, case of the host, a suffix, a prefix, a trailing slash, null, empty) are refused with 403 before the token is checked")
+    func originLookAlikesAreRefused() async throws {
+        var configuration = SwitchboardConfiguration()
+        configuration.allowedOrigins = ["https://app.example.com"]
+        try await TestServers.with(configuration: configuration) { server in
+            let token = try await server.token("alice")
+            for origin in [
+                "http://app.example.com", "https://app.example.com:8443", "https://APP.example.com", "https://app.example.com.evil.com",
+                "https://evilapp.example.com", "https://app.example.co", "null", "", "https://app.example.com/",
+            ] {
+                try await expectRejected(server, path: "/ws?token=\(token)", headers: [("Origin", origin)], status: 403, code: "origin_not_allowed")
+            }
+            // The token is not looked at: a garbage one gets the same 403, not a 401.
+            try await expectRejected(server, path: "/ws?token=garbage", headers: [("Origin", "https://evil.example.com")], status: 403, code: "origin_not_allowed")
+        }
+    }
+
     /// A membership store that never answers (and ignores cancellation).
     struct StalledMembershipStore: MembershipStore {
         func rooms(of user: String) async throws -> [String] {
@@ -185,6 +202,12 @@ struct HandshakeTests {
             await bearer.close()
             _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws", headers: [("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIi.bad")])
             _ = try await TestWebSocketClient.connect(port: server.port, path: "/ws?token=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+            // The name percent-encoded (found by HandshakeFuzzTests): the URL parser decodes it, so
+            // it authenticates, and was logged as it came.
+            let dave = try await server.token("dave")
+            let encoded = try await TestWebSocketClient.open(port: server.port, path: "/ws?%74oken=\(dave)")
+            _ = try await TestServer.hello(encoded)
+            await encoded.close()
             try await server.waitForConnections(0)
         }
         let lines = logs.lines

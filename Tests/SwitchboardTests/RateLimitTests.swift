@@ -254,6 +254,59 @@ struct RateLimitTests {
         }
     }
 
+    @Test("the handshake limit is per address: while 200 handshakes flood in from one address, two other addresses each get their own burst, and no more")
+    func handshakeLimitIsPerAddressUnderAFlood() async throws {
+        try await TestServers.with(configuration: Self.handshakeConfiguration(perSecond: 5, burst: 5), clock: TestClock()) { server in
+            // The clock does not move: no bucket refills, so each address gets exactly its burst.
+            enum Outcome: Sendable { case flood(Int), other(String, Int) }
+            var tokens: [String] = []
+            for index in 0..<10 { tokens.append(try await server.token("user-\(index)")) }
+            let outcomes = try await withThrowingTaskGroup(of: Outcome.self) { group in
+                for _ in 0..<200 {
+                    group.addTask {
+                        guard case .rejected(let response) = try await TestWebSocketClient.connect(
+                            port: server.port, path: "/ws?token=garbage", timeout: .seconds(30))
+                        else { throw TestClientError.invalidHandshake("a bad token was upgraded") }
+                        return .flood(response.status)
+                    }
+                }
+                // Valid tokens from 127.0.0.2 and 127.0.0.3, in the middle of the flood.
+                for (index, token) in tokens.enumerated() {
+                    let address = index < 5 ? "127.0.0.2" : "127.0.0.3"
+                    group.addTask {
+                        switch try await TestWebSocketClient.connect(port: server.port, path: "/ws?token=\(token)", timeout: .seconds(30), from: address) {
+                        case .upgraded(let client):
+                            await client.close()
+                            return .other(address, 101)
+                        case .rejected(let response):
+                            return .other(address, response.status)
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            var flood: [Int: Int] = [:]
+            var others: [String: [Int]] = [:]
+            for outcome in outcomes {
+                switch outcome {
+                case .flood(let status): flood[status, default: 0] += 1
+                case .other(let address, let status): others[address, default: []].append(status)
+                }
+            }
+            #expect(flood == [401: 5, 429: 195])
+            #expect(others["127.0.0.2"] == [101, 101, 101, 101, 101] && others["127.0.0.3"] == [101, 101, 101, 101, 101], "\(others)")
+            // Their burst is spent now: a sixth from each is refused.
+            for address in ["127.0.0.2", "127.0.0.3"] {
+                guard case .rejected(let sixth) = try await TestWebSocketClient.connect(port: server.port, path: "/ws?token=\(tokens[0])", from: address) else {
+                    Issue.record("a sixth handshake from \(address) was upgraded")
+                    return
+                }
+                #expect(sixth.status == 429)
+            }
+            #expect(server.switchboard.rateLimitCounters.handshakesLimited == 197)
+        }
+    }
+
     @Test("loopback is exempt from the handshake limit by default; rate limits off lets everything through")
     func loopbackIsExemptByDefault() async throws {
         var configuration = SwitchboardConfiguration()

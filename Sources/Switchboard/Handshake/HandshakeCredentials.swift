@@ -19,13 +19,16 @@ enum HandshakeCredentials {
         return nil
     }
 
-    /// `uri` with the value of every `token` query item replaced by `REDACTED`.
+    /// `uri` with the value of every `token` (and `access_token`) query item replaced by
+    /// `REDACTED`. Names are compared percent-decoded and in any case, as `token(uri:headers:)`
+    /// reads them decoded: `?%74oken=…` authenticates, so it must not be logged either.
     static func redact(_ uri: String) -> String {
         guard let queryStart = uri.firstIndex(of: "?") else { return uri }
         let path = uri[..<queryStart]
         let items = uri[uri.index(after: queryStart)...].split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
             let name = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            return name == "token" || name == "access_token" ? "\(name)=REDACTED" : String(item)
+            let decoded = (name.removingPercentEncoding ?? name).lowercased()
+            return decoded == "token" || decoded == "access_token" ? "\(name)=REDACTED" : String(item)
         }
         return path + "?" + items.joined(separator: "&")
     }

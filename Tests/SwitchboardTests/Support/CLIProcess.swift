@@ -69,6 +69,9 @@ final class CLIProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// The child's process id (for reading /proc/PID).
+    var pid: Int32 { process.processIdentifier }
+
     /// Writes `line` and a newline to the child's standard input.
     func write(line: String) {
         input?.fileHandleForWriting.write(Data((line + "\n").utf8))

@@ -372,9 +372,11 @@ final class TestTCPConnection: Sendable {
         self.inbound = inbound
     }
 
-    static func connect(port: Int, timeout: Duration) async throws -> TestTCPConnection {
+    /// Connects to 127.0.0.1:`port`, from `localAddress` when given (any 127.x.y.z on Linux: a
+    /// second client address for per-address limits).
+    static func connect(port: Int, timeout: Duration, from localAddress: String? = nil) async throws -> TestTCPConnection {
         let inbound = TestInboundBytes()
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(TimeAmount(timeout))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -383,6 +385,7 @@ final class TestTCPConnection: Sendable {
                 }
             }
         do {
+            if let localAddress { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localAddress, port: 0)) }
             let channel = try await bootstrap.connect(host: "127.0.0.1", port: port).get()
             return TestTCPConnection(channel: channel, inbound: inbound)
         } catch {

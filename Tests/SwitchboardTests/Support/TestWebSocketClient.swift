@@ -249,10 +249,11 @@ final class TestWebSocketClient: Sendable {
         port: Int,
         path: String = "/ws",
         headers: [(String, String)] = [],
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(5),
+        from localAddress: String? = nil
     ) async throws -> TestHandshake {
         let deadline = NIODeadline.now() + TimeAmount(timeout)
-        let connection = try await TestTCPConnection.connect(port: port, timeout: timeout)
+        let connection = try await TestTCPConnection.connect(port: port, timeout: timeout, from: localAddress)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         var requestHeaders: [(String, String)] = [
             ("Host", "127.0.0.1:\(port)"),
@@ -319,9 +320,10 @@ final class TestWebSocketClient: Sendable {
         port: Int,
         path: String = "/ws",
         headers: [(String, String)] = [],
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(5),
+        from localAddress: String? = nil
     ) async throws -> TestWebSocketClient {
-        switch try await connect(port: port, path: path, headers: headers, timeout: timeout) {
+        switch try await connect(port: port, path: path, headers: headers, timeout: timeout, from: localAddress) {
         case .upgraded(let client): return client
         case .rejected(let response): throw TestClientError.handshakeRejected(response)
         }

@@ -1,0 +1,13 @@
+import CFuzzDriver
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// libFuzzer's driver with this target's input function (see FuzzEnvelope.swift).
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+    guard let data else { return 0 }
+    return fuzzEnvelope(data, size)
+})

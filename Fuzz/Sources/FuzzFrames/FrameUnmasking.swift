@@ -1,0 +1,1 @@
+../../../Sources/Switchboard/Transport/FrameUnmasking.swift

@@ -1,0 +1,1 @@
+../../../Sources/Switchboard/Rooms/EventID.swift

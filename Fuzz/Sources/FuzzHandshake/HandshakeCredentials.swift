@@ -1,0 +1,1 @@
+../../../Sources/Switchboard/Handshake/HandshakeCredentials.swift

@@ -1,0 +1,1 @@
+../../../Sources/Switchboard/Support/JSONWriter.swift

@@ -1,0 +1,197 @@
+import NIOCore
+import NIOWebSocket
+import PropertyBased
+import Testing
+
+@testable import Switchboard
+
+/// The frame assembler, the unmasking and the UTF-8 check against simple reference models, on
+/// random frame sequences and byte strings (bounded counts, so that they run in CI; `Fuzz/` has
+/// the libFuzzer targets for long runs).
+@Suite("Transport: property tests against reference models")
+struct TransportFuzzTests {
+    // MARK: Unmasking
+
+    @Test("unmasking: any payload, key and buffer offset gives the byte-by-byte XOR, alone and appended")
+    func unmasking() async {
+        let choices = Gen<UInt64>.value(in: 0...UInt64.max).array(of: 0...80)
+        await propertyCheck(count: 2000, input: choices) { tape in
+            var source = ChoiceTape(tape)
+            let payload = (0..<Int.random(in: 0...70, using: &source)).map { _ in UInt8.random(in: 0...255, using: &source) }
+            let key = (0..<4).map { _ in UInt8.random(in: 0...255, using: &source) }
+            let offset = Int.random(in: 0...9, using: &source)
+            let frame = Self.maskedFrame(opcode: .binary, fin: true, payload: payload, key: key, offset: offset)
+            #expect(Array(buffer: frame.unmaskedPayload) == payload)
+            let prefix = (0..<Int.random(in: 0...9, using: &source)).map { _ in UInt8.random(in: 0...255, using: &source) }
+            var target = ByteBuffer(bytes: prefix)
+            frame.appendUnmaskedPayload(to: &target)
+            #expect(Array(buffer: target) == prefix + payload)
+        }
+    }
+
+    // MARK: UTF-8
+
+    @Test("UTF-8: byte strings built from valid and broken sequences at every alignment are judged as RFC 3629 does")
+    func utf8() async {
+        let choices = Gen<UInt64>.value(in: 0...UInt64.max).array(of: 0...60)
+        await propertyCheck(count: 4000, input: choices) { tape in
+            var source = ChoiceTape(tape)
+            var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: Int.random(in: 0...17, using: &source))
+            for _ in 0..<Int.random(in: 0...6, using: &source) {
+                bytes += Self.utf8Pieces.randomElement(using: &source) ?? []
+                bytes += [UInt8](repeating: UInt8(ascii: "{"), count: Int.random(in: 0...9, using: &source))
+            }
+            let offset = Int.random(in: 0...7, using: &source)
+            var buffer = ByteBuffer(bytes: [UInt8](repeating: 0xFF, count: offset) + bytes)
+            buffer.moveReaderIndex(forwardBy: offset)
+            #expect(buffer.isValidUTF8 == Self.referenceIsValidUTF8(bytes), "\(bytes)")
+        }
+    }
+
+    @Test("UTF-8: arbitrary bytes")
+    func utf8ArbitraryBytes() async {
+        await propertyCheck(count: 3000, input: Gen<UInt8>.uint8().array(of: 0...40)) { bytes in
+            #expect(ByteBuffer(bytes: bytes).isValidUTF8 == Self.referenceIsValidUTF8(bytes), "\(bytes)")
+        }
+    }
+
+    /// Valid sequences at the edges of each length, and the classic invalid ones: lone and
+    /// surplus continuation bytes, overlong forms, surrogates, past U+10FFFF, truncated sequences.
+    static let utf8Pieces: [[UInt8]] = [
+        [0x00], [0x7F], [0xC2, 0x80], [0xDF, 0xBF], [0xE0, 0xA0, 0x80], [0xED, 0x9F, 0xBF], [0xEE, 0x80, 0x80], [0xEF, 0xBF, 0xBF],
+        [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF], Array("é😀€".utf8),
+        [0x80], [0xBF], [0xC0, 0x80], [0xC1, 0xBF], [0xE0, 0x80, 0x80], [0xE0, 0x9F, 0xBF], [0xED, 0xA0, 0x80], [0xED, 0xBF, 0xBF],
+        [0xF0, 0x80, 0x80, 0x80], [0xF0, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xF8], [0xFE], [0xFF],
+        [0xC2], [0xE0, 0xA0], [0xF0, 0x90, 0x80], [0xC2, 0xC2, 0x80], [0xE2, 0x82], [0xE2, 0x28, 0xA1],
+    ]
+
+    /// RFC 3629 section 4, written out: the well-formed sequences and nothing else.
+    static func referenceIsValidUTF8(_ bytes: [UInt8]) -> Bool {
+        var index = 0
+        func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            index + offset < bytes.count && range.contains(bytes[index + offset])
+        }
+        while index < bytes.count {
+            let lead = bytes[index]
+            let length: Int
+            switch lead {
+            case 0x00...0x7F: length = 1
+            case 0xC2...0xDF: guard continuation(1) else { return false }; length = 2
+            case 0xE0: guard continuation(1, 0xA0...0xBF), continuation(2) else { return false }; length = 3
+            case 0xE1...0xEC, 0xEE...0xEF: guard continuation(1), continuation(2) else { return false }; length = 3
+            case 0xED: guard continuation(1, 0x80...0x9F), continuation(2) else { return false }; length = 3
+            case 0xF0: guard continuation(1, 0x90...0xBF), continuation(2), continuation(3) else { return false }; length = 4
+            case 0xF1...0xF3: guard continuation(1), continuation(2), continuation(3) else { return false }; length = 4
+            case 0xF4: guard continuation(1, 0x80...0x8F), continuation(2), continuation(3) else { return false }; length = 4
+            default: return false
+            }
+            index += length
+        }
+        return true
+    }
+
+    // MARK: The assembler
+
+    /// What a connection makes of one frame, in the model's terms.
+    enum Outcome: Equatable {
+        case none
+        case message(UInt8, [UInt8])
+        case control(UInt8, [UInt8])
+        case failure(UInt16)
+    }
+
+    /// RFC 6455 5.2–5.5 and the server's two limits, as plainly as they can be said.
+    struct ReferenceAssembler {
+        var partial: (opcode: UInt8, bytes: [UInt8], fragments: Int)?
+
+        mutating func receive(
+            opcode: UInt8, fin: Bool, rsv: UInt8, masked: Bool, payload: [UInt8], maxMessageSize: Int, maxFragments: Int
+        ) -> Outcome {
+            guard masked, rsv == 0 else { return .failure(1002) }
+            switch opcode {
+            case 0x8, 0x9, 0xA:
+                return .control(opcode, payload)
+            case 0x1, 0x2:
+                guard partial == nil else { return .failure(1002) }
+                if fin { return .message(opcode, payload) }
+                guard maxFragments > 1 else { return .failure(1009) }
+                partial = (opcode, payload, 1)
+                return .none
+            case 0x0:
+                guard let current = partial else { return .failure(1002) }
+                guard current.bytes.count + payload.count <= maxMessageSize, current.fragments < maxFragments else {
+                    partial = nil
+                    return .failure(1009)
+                }
+                if fin {
+                    partial = nil
+                    return .message(current.opcode, current.bytes + payload)
+                }
+                partial = (current.opcode, current.bytes + payload, current.fragments + 1)
+                return .none
+            default:
+                return .failure(1002)
+            }
+        }
+    }
+
+    @Test("assembler: random frame sequences (fragments, control frames between them, unmasked, reserved bits and opcodes) give what the reference model gives, until the first failure")
+    func assembler() async {
+        let choices = Gen<UInt64>.value(in: 0...UInt64.max).array(of: 0...200)
+        await propertyCheck(count: 3000, input: choices) { tape in
+            var source = ChoiceTape(tape)
+            let maxMessageSize = Int.random(in: 1...64, using: &source)
+            let maxFragments = Int.random(in: 1...6, using: &source)
+            var assembler = InboundMessageAssembler()
+            var model = ReferenceAssembler()
+            var trace: [String] = []
+            for _ in 0..<Int.random(in: 1...24, using: &source) {
+                // Mostly what a client sends (data and continuation frames, pings), sometimes not.
+                let opcode: UInt8 = [0x0, 0x0, 0x0, 0x1, 0x1, 0x2, 0x8, 0x9, 0xA, 0x3, 0xB, 0xF].randomElement(using: &source) ?? 0
+                let isControl = opcode >= 0x8
+                // The decoder before the assembler enforces FIN on control frames, their 125-byte
+                // limit and the frame size limit (RFC 6455 5.5, `maxMessageSize` per frame).
+                let fin = isControl ? true : Bool.random(using: &source)
+                let length = Int.random(in: 0...(isControl ? 20 : maxMessageSize), using: &source)
+                let payload = (0..<length).map { _ in UInt8.random(in: 0...255, using: &source) }
+                let masked = Int.random(in: 0..<40, using: &source) != 0
+                let rsv: UInt8 = Int.random(in: 0..<40, using: &source) == 0 ? [0x1, 0x2, 0x4].randomElement(using: &source) ?? 0x4 : 0
+                let key = (0..<4).map { _ in UInt8.random(in: 0...255, using: &source) }
+                let frame = Self.frame(opcode: opcode, fin: fin, rsv: rsv, payload: payload, key: masked ? key : nil)
+                let actual = Self.outcome(assembler.receive(frame, maxMessageSize: maxMessageSize, maxFragments: maxFragments))
+                let expected = model.receive(
+                    opcode: opcode, fin: fin, rsv: rsv, masked: masked, payload: payload, maxMessageSize: maxMessageSize, maxFragments: maxFragments)
+                trace.append("op \(opcode) fin \(fin) rsv \(rsv) masked \(masked) \(length) bytes → \(expected)")
+                #expect(actual == expected, "max \(maxMessageSize) bytes, \(maxFragments) fragments: \(trace.joined(separator: "; "))")
+                #expect(assembler.isAssembling == (model.partial != nil))
+                // The connection closes at the first failure: nothing follows it.
+                if case .failure = expected { break }
+                if actual != expected { break }
+            }
+        }
+    }
+
+    static func outcome(_ output: InboundMessageAssembler.Output) -> Outcome {
+        switch output {
+        case .none: return .none
+        case .message(let opcode, let buffer): return .message(UInt8(webSocketOpcode: opcode), Array(buffer: buffer))
+        case .control(let opcode, let buffer): return .control(UInt8(webSocketOpcode: opcode), Array(buffer: buffer))
+        case .failure(let code, _): return .failure(code)
+        }
+    }
+
+    /// A frame as NIO's decoder hands it over: masked data in a slice that may not start at 0.
+    static func frame(opcode: UInt8, fin: Bool, rsv: UInt8, payload: [UInt8], key: [UInt8]?, offset: Int = 3) -> WebSocketFrame {
+        let wire = key.map { key in payload.enumerated().map { $0.element ^ key[$0.offset % 4] } } ?? payload
+        var backing = ByteBuffer(bytes: [UInt8](repeating: 0xEE, count: offset) + wire)
+        backing.moveReaderIndex(forwardBy: offset)
+        return WebSocketFrame(
+            fin: fin, rsv1: rsv & 0x4 != 0, rsv2: rsv & 0x2 != 0, rsv3: rsv & 0x1 != 0,
+            opcode: WebSocketOpcode(encodedWebSocketOpcode: opcode) ?? .continuation,
+            maskKey: key.flatMap(WebSocketMaskingKey.init), data: backing)
+    }
+
+    static func maskedFrame(opcode: WebSocketOpcode, fin: Bool, payload: [UInt8], key: [UInt8], offset: Int) -> WebSocketFrame {
+        frame(opcode: UInt8(webSocketOpcode: opcode), fin: fin, rsv: 0, payload: payload, key: key, offset: offset)
+    }
+}
