@@ -3,23 +3,28 @@ import NIOWebSocket
 
 // libFuzzer target (main.swift starts the driver): the input is a sequence of frames, each as
 //   [flags: FIN 0x80, RSV 0x70, unmasked 0x08 | opcode in the low bits 0x87 masked off ...]
-// see `nextFrame`. They go through `InboundMessageAssembler` and, beside it, a reference model of
-// RFC 6455 5.2-5.5 with the server's limits; unmasking is checked against a byte-wise XOR and the
-// UTF-8 check of every text message against RFC 3629's table. Any difference is a crash.
+// see `nextFrame`. They go through `InboundMessageAssembler` and, beside it, the reference model of
+// RFC 6455 5.2-5.5, RFC 7692 6.1 and the server's limits (`ReferenceAssembler`, shared with the
+// property tests); unmasking is checked against a byte-wise XOR and the UTF-8 check of every text
+// message against RFC 3629's table. Any difference is a crash. The first byte sets the limits, and
+// its 0x40 bit whether the connection negotiated permessage-deflate.
 
 func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var input = Array(UnsafeBufferPointer(start: data, count: size))[...]
     guard let limits = input.popFirst() else { return 0 }
     let maxMessageSize = Int(limits & 0x3F) + 1
-    let maxFragments = Int(limits >> 6) + 1
+    let deflate = limits & 0x40 != 0
+    let maxFragments = Int(limits >> 7) * 3 + 1
     var assembler = InboundMessageAssembler()
     var model = ReferenceAssembler()
-    while let frame = nextFrame(&input, maxMessageSize: maxMessageSize) {
-        let actual = outcome(assembler.receive(frame.frame, maxMessageSize: maxMessageSize, maxFragments: maxFragments))
-        let expected = model.receive(frame, maxMessageSize: maxMessageSize, maxFragments: maxFragments)
+    while let frame = nextFrame(&input, frameLimit: ReferenceAssembler.frameLimit(maxMessageSize: maxMessageSize, deflate: deflate)) {
+        let actual = AssemblerOutcome(assembler.receive(frame.frame, maxMessageSize: maxMessageSize, maxFragments: maxFragments, deflate: deflate))
+        let expected = model.receive(
+            opcode: frame.opcode, fin: frame.fin, rsv: frame.rsv, masked: frame.masked, payload: frame.payload, maxMessageSize: maxMessageSize,
+            maxFragments: maxFragments, deflate: deflate)
         precondition(actual == expected, "assembler \(actual), model \(expected)")
         precondition(assembler.isAssembling == (model.partial != nil))
-        if case .message(0x1, let bytes) = actual {
+        if case .message(0x1, let bytes, false) = actual {
             precondition(ByteBuffer(bytes: bytes).isValidUTF8 == referenceIsValidUTF8(bytes), "UTF-8 of \(bytes)")
         }
         if case .failure = expected { break }
@@ -45,9 +50,9 @@ struct FuzzFrame {
 
 /// One frame from the input: a flags byte (FIN 0x80, RSV 0x70, opcode 0x0F), a length byte (the
 /// payload length, at most 125 for control frames as the decoder enforces, and at most the
-/// message limit for data frames), a mask flag in the length byte's top bit (set: unmasked),
+/// decoder's frame limit for data frames), a mask flag in the length byte's top bit (set: unmasked),
 /// four key bytes for masked frames, then the payload.
-func nextFrame(_ input: inout ArraySlice<UInt8>, maxMessageSize: Int) -> FuzzFrame? {
+func nextFrame(_ input: inout ArraySlice<UInt8>, frameLimit: Int) -> FuzzFrame? {
     guard input.count >= 2, let flags = input.popFirst(), let lengthByte = input.popFirst() else { return nil }
     let opcode = flags & 0x0F
     let isControl = opcode >= 0x8
@@ -61,7 +66,7 @@ func nextFrame(_ input: inout ArraySlice<UInt8>, maxMessageSize: Int) -> FuzzFra
         key = Array(input.prefix(4))
         input.removeFirst(4)
     }
-    let length = min(Int(lengthByte & 0x7F), input.count, isControl ? 125 : maxMessageSize)
+    let length = min(Int(lengthByte & 0x7F), input.count, isControl ? 125 : frameLimit)
     let payload = Array(input.prefix(length))
     input.removeFirst(length)
     let wire = key.map { key in payload.enumerated().map { $0.element ^ key[$0.offset % 4] } } ?? payload
@@ -75,56 +80,6 @@ func nextFrame(_ input: inout ArraySlice<UInt8>, maxMessageSize: Int) -> FuzzFra
         precondition(Array(buffer: frame.unmaskedPayload) == payload, "unmasking with \(key)")
     }
     return FuzzFrame(frame: frame, opcode: opcode, fin: fin, rsv: rsv, masked: masked, payload: payload)
-}
-
-enum Outcome: Equatable {
-    case none
-    case message(UInt8, [UInt8])
-    case control(UInt8, [UInt8])
-    case failure(UInt16)
-}
-
-func outcome(_ output: InboundMessageAssembler.Output) -> Outcome {
-    switch output {
-    case .none: return .none
-    case .message(let opcode, let buffer): return .message(UInt8(webSocketOpcode: opcode), Array(buffer: buffer))
-    case .control(let opcode, let buffer): return .control(UInt8(webSocketOpcode: opcode), Array(buffer: buffer))
-    case .failure(let code, _): return .failure(code)
-    }
-}
-
-/// RFC 6455 5.2-5.5 and the server's two limits, as plainly as they can be said (the same model
-/// as Tests/SwitchboardTests/TransportFuzzTests.swift).
-struct ReferenceAssembler {
-    var partial: (opcode: UInt8, bytes: [UInt8], fragments: Int)?
-
-    mutating func receive(_ frame: FuzzFrame, maxMessageSize: Int, maxFragments: Int) -> Outcome {
-        guard frame.masked, frame.rsv == 0 else { return .failure(1002) }
-        switch frame.opcode {
-        case 0x8, 0x9, 0xA:
-            return .control(frame.opcode, frame.payload)
-        case 0x1, 0x2:
-            guard partial == nil else { return .failure(1002) }
-            if frame.fin { return .message(frame.opcode, frame.payload) }
-            guard maxFragments > 1 else { return .failure(1009) }
-            partial = (frame.opcode, frame.payload, 1)
-            return .none
-        case 0x0:
-            guard let current = partial else { return .failure(1002) }
-            guard current.bytes.count + frame.payload.count <= maxMessageSize, current.fragments < maxFragments else {
-                partial = nil
-                return .failure(1009)
-            }
-            if frame.fin {
-                partial = nil
-                return .message(current.opcode, current.bytes + frame.payload)
-            }
-            partial = (current.opcode, current.bytes + frame.payload, current.fragments + 1)
-            return .none
-        default:
-            return .failure(1002)
-        }
-    }
 }
 
 /// RFC 3629 section 4, written out.

@@ -1,0 +1,1 @@
+../../../Sources/Switchboard/Compression/CompressionConfiguration.swift

@@ -1,0 +1,1 @@
+../../../Tests/SwitchboardTests/Support/ReferenceAssembler.swift
