@@ -22,14 +22,27 @@ enum HandshakeCredentials {
     /// `uri` with the value of every `token` (and `access_token`) query item replaced by
     /// `REDACTED`. Names are compared percent-decoded and in any case, as `token(uri:headers:)`
     /// reads them decoded: `?%74oken=…` authenticates, so it must not be logged either.
+    ///
+    /// The query is split on its bytes, as the URL parser splits it, not on Swift characters: a
+    /// combining mark after `=` or `?` makes one character of the two, and `?token=\u{0747}…`
+    /// (which still authenticates with what follows the `=`) was logged whole (a fuzz finding).
     static func redact(_ uri: String) -> String {
-        guard let queryStart = uri.firstIndex(of: "?") else { return uri }
-        let path = uri[..<queryStart]
-        let items = uri[uri.index(after: queryStart)...].split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
-            let name = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+        let bytes = Array(uri.utf8)
+        guard let queryStart = bytes.firstIndex(of: UInt8(ascii: "?")) else { return uri }
+        var redacted = Array(bytes[...queryStart])
+        let items = bytes[(queryStart + 1)...].split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false)
+        for (index, item) in items.enumerated() {
+            if index > 0 { redacted.append(UInt8(ascii: "&")) }
+            let nameBytes = item.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false).first ?? item
+            let name = String(decoding: nameBytes, as: UTF8.self)
             let decoded = (name.removingPercentEncoding ?? name).lowercased()
-            return decoded == "token" || decoded == "access_token" ? "\(name)=REDACTED" : String(item)
+            if decoded == "token" || decoded == "access_token" {
+                redacted += nameBytes
+                redacted += Array("=REDACTED".utf8)
+            } else {
+                redacted += item
+            }
         }
-        return path + "?" + items.joined(separator: "&")
+        return String(decoding: redacted, as: UTF8.self)
     }
 }
