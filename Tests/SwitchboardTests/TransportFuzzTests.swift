@@ -44,14 +44,14 @@ struct TransportFuzzTests {
             let offset = Int.random(in: 0...7, using: &source)
             var buffer = ByteBuffer(bytes: [UInt8](repeating: 0xFF, count: offset) + bytes)
             buffer.moveReaderIndex(forwardBy: offset)
-            #expect(buffer.isValidUTF8 == Self.referenceIsValidUTF8(bytes), "\(bytes)")
+            #expect(buffer.isValidUTF8 == referenceIsValidUTF8(bytes), "\(bytes)")
         }
     }
 
     @Test("UTF-8: arbitrary bytes")
     func utf8ArbitraryBytes() async {
         await propertyCheck(count: 3000, input: Gen<UInt8>.uint8().array(of: 0...40)) { bytes in
-            #expect(ByteBuffer(bytes: bytes).isValidUTF8 == Self.referenceIsValidUTF8(bytes), "\(bytes)")
+            #expect(ByteBuffer(bytes: bytes).isValidUTF8 == referenceIsValidUTF8(bytes), "\(bytes)")
         }
     }
 
@@ -64,31 +64,6 @@ struct TransportFuzzTests {
         [0xF0, 0x80, 0x80, 0x80], [0xF0, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xF8], [0xFE], [0xFF],
         [0xC2], [0xE0, 0xA0], [0xF0, 0x90, 0x80], [0xC2, 0xC2, 0x80], [0xE2, 0x82], [0xE2, 0x28, 0xA1],
     ]
-
-    /// RFC 3629 section 4, written out: the well-formed sequences and nothing else.
-    static func referenceIsValidUTF8(_ bytes: [UInt8]) -> Bool {
-        var index = 0
-        func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
-            index + offset < bytes.count && range.contains(bytes[index + offset])
-        }
-        while index < bytes.count {
-            let lead = bytes[index]
-            let length: Int
-            switch lead {
-            case 0x00...0x7F: length = 1
-            case 0xC2...0xDF: guard continuation(1) else { return false }; length = 2
-            case 0xE0: guard continuation(1, 0xA0...0xBF), continuation(2) else { return false }; length = 3
-            case 0xE1...0xEC, 0xEE...0xEF: guard continuation(1), continuation(2) else { return false }; length = 3
-            case 0xED: guard continuation(1, 0x80...0x9F), continuation(2) else { return false }; length = 3
-            case 0xF0: guard continuation(1, 0x90...0xBF), continuation(2), continuation(3) else { return false }; length = 4
-            case 0xF1...0xF3: guard continuation(1), continuation(2), continuation(3) else { return false }; length = 4
-            case 0xF4: guard continuation(1, 0x80...0x8F), continuation(2), continuation(3) else { return false }; length = 4
-            default: return false
-            }
-            index += length
-        }
-        return true
-    }
 
     // MARK: The assembler
 

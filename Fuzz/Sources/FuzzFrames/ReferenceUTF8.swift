@@ -1,0 +1,1 @@
+../../../Tests/SwitchboardTests/Support/ReferenceUTF8.swift
