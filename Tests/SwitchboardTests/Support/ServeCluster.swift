@@ -223,6 +223,13 @@ final class Peer: Sendable {
     var messages: [[String: JSONValue]] { log.withLock { $0 } }
 
     /// The `message.new` events of `room` received so far, in order: position and content.
+    /// The room's events as a client that dedupes by event id sees them (as Switchboard's clients
+    /// do): each position once, in arrival order.
+    func distinctEvents(_ room: String) -> [Delivered] {
+        var seen = Set<EventID>()
+        return events(room).filter { seen.insert($0.eid).inserted }
+    }
+
     func events(_ room: String) -> [Delivered] {
         messages.compactMap { message in
             guard message["event"]?.stringValue == "message.new", message["room"]?.stringValue == room,
