@@ -105,7 +105,6 @@ let package = Package(
             name: "SwitchboardBench",
             dependencies: [
                 "Switchboard",
-                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

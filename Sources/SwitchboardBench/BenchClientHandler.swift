@@ -313,8 +313,10 @@ final class BenchClientHandler: ChannelInboundHandler {
     }
 
     private func handleCompressed(opcode: UInt8, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext, now: Int64) {
-        guard let inflated = stats.inflater.inflate(payload) else {
-            // Not valid deflate data from the server: counted like a server error.
+        var compressed = context.channel.allocator.buffer(capacity: payload.count + 4)
+        compressed.writeBytes(payload)
+        guard case .message(let inflated) = stats.inflater.inflate(compressed, limit: FrameParser.maximumPayload, allocator: context.channel.allocator) else {
+            // Not valid deflate data from the server (or past the frame limit): counted like a server error.
             stats.errors += 1
             stats.lastError = "a compressed message did not inflate"
             return

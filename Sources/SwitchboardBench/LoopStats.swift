@@ -1,4 +1,5 @@
 import NIOCore
+import Switchboard
 
 /// The counters and histograms of one event loop. Only that loop's thread touches it: the
 /// channel handlers of the loop record into it without locks, and the orchestrator reads it by
@@ -30,8 +31,8 @@ final class LoopStats {
     /// Messages that arrived compressed (permessage-deflate) and were inflated.
     var inflated = 0
     /// Inflates the compressed messages of this loop's connections (no context takeover, so one
-    /// stream serves them all, reset for each message).
-    lazy var inflater = BenchInflater()
+    /// stream serves them all, reset for each message): the server's own inflater.
+    lazy var inflater = MessageDeflater(configuration: CompressionConfiguration())
 
     @inline(__always)
     func recordDelivery(sentAtNanos: Int64, now: Int64) {

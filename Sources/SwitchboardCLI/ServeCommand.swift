@@ -194,7 +194,8 @@ struct ServeCommand: AsyncParsableCommand {
         let rules = try permissionsFile.map { path in try RoomRules.load(contentsOf: path) }
         // The operations page: open with the development secret, behind --ops-key otherwise, and
         // only where the server can sign the page's token (an HS256 secret).
-        let opsRoom = "switchboard:ops:\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let node = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let opsRoom = "switchboard:ops:\(node)"
         let opsSigningSecret = development ? TokenMinter.developmentSecret : jwtSecret
         let ops: OpsRoutes? =
             if let opsSigningSecret, development || opsKeySecret != nil {
@@ -262,7 +263,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(PresenceDepartures(switchboard: switchboard))
         }
         if let ops {
-            services.append(OpsFeed(switchboard: switchboard, room: ops.room, node: "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)", interval: .seconds(1), readiness: readiness))
+            services.append(OpsFeed(switchboard: switchboard, room: ops.room, node: node, interval: .seconds(1), readiness: readiness))
         }
         let devToken = development ? try await TokenMinter(hs256Secret: TokenMinter.developmentSecret).mint(subject: "dev", ttl: .seconds(24 * 3600)) : nil
         let host = transport.host

@@ -261,20 +261,20 @@ struct CompressionTests {
         }
     }
 
-    /// The compressed messages the server's loops have inflated so far, read on each loop.
-    static func messagesInflated(_ switchboard: SwitchboardServer) async -> Int {
-        var total = 0
-        for hub in switchboard.allHubs {
-            total += (try? await hub.eventLoop.submit { hub.deflater?.messagesInflated ?? 0 }.get()) ?? 0
-        }
-        return total
-    }
-
     /// The frames the server's loops have compressed so far, read on each loop.
     static func framesCompressed(_ switchboard: SwitchboardServer) async -> Int {
+        await deflaterCount(switchboard, \.framesCompressed)
+    }
+
+    /// The compressed messages the server's loops have inflated so far, read on each loop.
+    static func messagesInflated(_ switchboard: SwitchboardServer) async -> Int {
+        await deflaterCount(switchboard, \.messagesInflated)
+    }
+
+    private static func deflaterCount(_ switchboard: SwitchboardServer, _ count: KeyPath<MessageDeflater, Int> & Sendable) async -> Int {
         var total = 0
         for hub in switchboard.allHubs {
-            total += (try? await hub.eventLoop.submit { hub.deflater?.framesCompressed ?? 0 }.get()) ?? 0
+            total += (try? await hub.eventLoop.submit { hub.deflater?[keyPath: count] ?? 0 }.get()) ?? 0
         }
         return total
     }

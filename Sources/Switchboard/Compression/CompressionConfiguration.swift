@@ -23,9 +23,10 @@ public struct CompressionConfiguration: Sendable, Equatable {
         self.level = min(9, max(1, level))
     }
 
-    /// The most deflate can add to `size` bytes of incompressible data (zlib's `deflateBound`
-    /// is about 0.03 % plus a few bytes), rounded up generously.
-    static func growth(of size: Int) -> Int {
-        size / 256 + 64
+    /// The largest compressed message (on the wire) accepted for a message limit of
+    /// `maxMessageSize`: the limit plus the most deflate can add to incompressible data (zlib's
+    /// `deflateBound` is about 0.03 % plus a few bytes), rounded up generously.
+    static func compressedLimit(maxMessageSize: Int) -> Int {
+        maxMessageSize + maxMessageSize / 256 + 64
     }
 }

@@ -7,8 +7,9 @@ import NIOWebSocket
 /// compressed and inflated on its own (no context takeover), so the streams are reset for each
 /// and no connection holds one.
 ///
-/// Confined to its loop, like the ``LoopHub`` that owns it.
-final class MessageDeflater {
+/// Confined to its loop, like the ``LoopHub`` that owns it. `package`: the bench's connections
+/// inflate the server's messages with it too.
+package final class MessageDeflater {
     let threshold: Int
     private let level: Int32
     /// One compressor per window size asked for (index: window bits - 9), made on first use.
@@ -22,7 +23,7 @@ final class MessageDeflater {
     /// Where inflated bytes land before they are counted against the limit.
     private var window = ByteBuffer()
 
-    init(configuration: CompressionConfiguration) {
+    package init(configuration: CompressionConfiguration) {
         self.threshold = configuration.threshold
         self.level = Int32(configuration.level)
         self.window = ByteBufferAllocator().buffer(capacity: Self.windowSize)
@@ -72,7 +73,7 @@ final class MessageDeflater {
 
     // MARK: inbound
 
-    enum Inflated {
+    package enum Inflated {
         case message(ByteBuffer)
         /// It inflates to more than the limit: nothing beyond limit + 1 bytes was allocated.
         case tooBig
@@ -83,7 +84,7 @@ final class MessageDeflater {
     /// Inflates the payload of a message that arrived with RSV1 set. Output goes through a fixed
     /// window of this loop's and is kept only while it stays within `limit`, so a message that
     /// would inflate far beyond it (a compression bomb) costs no more memory than the limit.
-    func inflate(_ compressed: ByteBuffer, limit: Int, allocator: ByteBufferAllocator) -> Inflated {
+    package func inflate(_ compressed: ByteBuffer, limit: Int, allocator: ByteBufferAllocator) -> Inflated {
         guard let decompressor = decompressor ?? (try? ZlibDecompressor(algorithm: .deflate, windowSize: 15)) else { return .corrupt }
         self.decompressor = decompressor
         var input = compressed

@@ -89,7 +89,7 @@ public struct SwitchboardConfiguration: Sendable {
     /// that a message of the limit that a client compressed is not refused for its wire size. The
     /// limit on the message itself, inflated or not, stays ``maxMessageSize``.
     public var maxFrameSize: Int {
-        compression == nil ? maxMessageSize : maxMessageSize + CompressionConfiguration.growth(of: maxMessageSize)
+        compression == nil ? maxMessageSize : CompressionConfiguration.compressedLimit(maxMessageSize: maxMessageSize)
     }
 
     /// Creates a configuration; every parameter has the default documented on its property.

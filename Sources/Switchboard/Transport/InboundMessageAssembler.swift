@@ -57,7 +57,7 @@ struct InboundMessageAssembler {
             // With compression on, the frame decoder lets frames a little past the limit through
             // (a compressed message may be larger than its text): an uncompressed one is held to it
             // here, a compressed one when it is inflated.
-            guard frame.length <= (compressed ? maxMessageSize + CompressionConfiguration.growth(of: maxMessageSize) : maxMessageSize) else {
+            guard frame.length <= (compressed ? CompressionConfiguration.compressedLimit(maxMessageSize: maxMessageSize) : maxMessageSize) else {
                 return .failure(code: CloseCode.messageTooBig, reason: "message larger than \(maxMessageSize) bytes")
             }
             if frame.fin {
@@ -75,7 +75,7 @@ struct InboundMessageAssembler {
             guard var buffer = partial, let messageOpcode = partialOpcode else {
                 return .failure(code: CloseCode.protocolError, reason: "continuation frame without a message")
             }
-            let limit = partialCompressed ? maxMessageSize + CompressionConfiguration.growth(of: maxMessageSize) : maxMessageSize
+            let limit = partialCompressed ? CompressionConfiguration.compressedLimit(maxMessageSize: maxMessageSize) : maxMessageSize
             guard buffer.readableBytes + frame.length <= limit else {
                 reset()
                 return .failure(code: CloseCode.messageTooBig, reason: "message larger than \(maxMessageSize) bytes")

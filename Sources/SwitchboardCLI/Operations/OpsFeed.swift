@@ -20,10 +20,9 @@ struct OpsFeed: Service {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let now = ContinuousClock.now
             let snapshot = await switchboard.metricsSnapshot()
-            let seconds = previous.map { Double((now - $0.at).components.seconds) + Double((now - $0.at).components.attoseconds) / 1e18 } ?? 0
-            let uptime = now - started
+            let seconds = previous.map { (now - $0.at) / .seconds(1) } ?? 0
             let stats = OpsStats(
-                node: node, uptime: Double(uptime.components.seconds), notReady: switchboard.isDraining ? "draining" : readiness(),
+                node: node, uptime: (now - started) / .seconds(1), notReady: switchboard.isDraining ? "draining" : readiness(),
                 now: snapshot, before: previous?.snapshot, seconds: seconds)
             previous = (snapshot, now)
             try? await switchboard.rooms.broadcastEphemeral(room: room, event: "ops.stats", data: stats)

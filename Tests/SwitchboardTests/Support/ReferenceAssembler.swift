@@ -35,7 +35,7 @@ struct ReferenceAssembler {
 
     /// The largest data frame the decoder lets through to the assembler.
     static func frameLimit(maxMessageSize: Int, deflate: Bool) -> Int {
-        deflate ? maxMessageSize + maxMessageSize / 256 + 64 : maxMessageSize
+        deflate ? CompressionConfiguration.compressedLimit(maxMessageSize: maxMessageSize) : maxMessageSize
     }
 
     mutating func receive(
